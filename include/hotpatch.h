@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hotpatch.h -- the public API of libhotpatch, and its authoritative document.
+ *
+ * If a function, type or constant is not in this file, it is not part of
+ * the API. Every fallible call returns 0 or a negative error code from
+ * HOTPATCH_ERRNO_MAP below; hotpatch_last_error() then says why, in words.
+ *
+ * Versions with the same major number are ABI stable. API is allowed to
+ * evolve between minor releases, but only in a backwards compatible way.
+ * While the major number is 0, minor releases may break the ABI.
+ */
+#ifndef HOTPATCH_H
+#define HOTPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HOTPATCH_VERSION_MAJOR 0
+#define HOTPATCH_VERSION_MINOR 1
+#define HOTPATCH_VERSION_PATCH 0
+#define HOTPATCH_VERSION_HEX                                                   \
+  ((HOTPATCH_VERSION_MAJOR << 16) | (HOTPATCH_VERSION_MINOR << 8) |            \
+   (HOTPATCH_VERSION_PATCH))
+
+#if defined(__GNUC__)
+#define HOTPATCH_API __attribute__((visibility("default")))
+#else
+#define HOTPATCH_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every error code, with its message. Codes that fit an errno are that errno
+ * negated (HOTPATCH_EINVAL == -EINVAL on Linux); codes for failures peculiar
+ * to patching live in the reserved range -4000..-4099.
+ *
+ * The lifecycle codes are part of the contract:
+ *   -ENOENT      no such patch; no such symbol in the named object
+ *   -EEXIST      a patch with that name is already loaded
+ *   -EINVAL      malformed descriptor or argument
+ *   -EBUSY       another action is in progress, or the patch is applied
+ *   -EOPNOTSUPP  the request is valid but not supported in this situation
+ * A vetoing hook's non-zero return value is passed back verbatim.
+ */
+#define HOTPATCH_ERRNO_MAP(XX)                                                 \
+  HOTPATCH_SYS_ERRNO_MAP_(XX) HOTPATCH_OWN_ERRNO_MAP_(XX)
+
+/* Codes that are errno values negated (checked against <errno.h>). */
+#define HOTPATCH_SYS_ERRNO_MAP_(XX)                                            \
+  XX(ENOENT, -2, "no such patch, object or symbol")                            \
+  XX(EIO, -5, "input/output error")                                            \
+  XX(ENOMEM, -12, "out of memory")                                             \
+  XX(EACCES, -13, "permission denied")                                         \
+  XX(EBUSY, -16, "busy: another action is in progress or the patch is in use") \
+  XX(EEXIST, -17, "a patch with this name is already loaded")                  \
+  XX(EINVAL, -22, "invalid argument")                                          \
+  XX(EOPNOTSUPP, -95, "operation not supported")
+
+/* Codes of failures peculiar to patching. */
+#define HOTPATCH_OWN_ERRNO_MAP_(XX)                                            \
+  XX(ENOTELF, -4000, "not an ELF file")                                        \
+  XX(EBADELF, -4001, "malformed or truncated ELF file")                        \
+  XX(EFOREIGN, -4002, "ELF file is for another architecture or type")          \
+  XX(EDLOPEN, -4003, "dlopen failed")                                          \
+  XX(ENODESC, -4004, "patch has no hotpatch_descriptor")                       \
+  XX(EMAGIC, -4005, "descriptor has the wrong magic number")                   \
+  XX(EABI, -4006, "descriptor ABI version is not supported")                   \
+  XX(ENOOBJ, -4007, "target object is not loaded in this process")             \
+  XX(EAMBIGUOUS, -4008, "symbol name is ambiguous; name its source file")      \
+  XX(EBUILDID, -4009, "build-id does not match")                               \
+  XX(ESTALEFILE, -4010, "object file on disk is not the one loaded")           \
+  XX(EIFUNC, -4011, "target is an IFUNC resolver, not the function")           \
+  XX(ENOSIZE, -4012, "target symbol has no size")                              \
+  XX(ECLONE, -4013, "target is a compiler-generated fragment or clone")        \
+  XX(ENOTCODE, -4014, "target address is not in executable code")              \
+  XX(ENOSYMTAB, -4015, "object has no symbol table")
+
+/** Error codes. All are negative; 0 means success. */
+enum hotpatch_error {
+#define HOTPATCH_XX_(name, value, msg) HOTPATCH_##name = (value),
+  HOTPATCH_ERRNO_MAP(HOTPATCH_XX_)
+#undef HOTPATCH_XX_
+      HOTPATCH_ERRNO_RESERVED_ = -4099
+};
+
+/**
+ * Static text for an error code. Never NULL: an unknown code, a positive
+ * value (e.g. a hook's own return value) or 0 gets a generic text.
+ * Thread-safety: safe. Async-signal-safety: safe.
+ */
+HOTPATCH_API const char *hotpatch_strerror(int err);
+
+/**
+ * The symbolic name of an error code ("HOTPATCH_EAMBIGUOUS"), or
+ * "HOTPATCH_UNKNOWN" for a code not in HOTPATCH_ERRNO_MAP.
+ */
+HOTPATCH_API const char *hotpatch_err_name(int err);
+
+/**
+ * The detail of the last failed call made by this thread: which file, which
+ * symbol, which instruction at which address. Empty ("") when the last
+ * fallible call of this thread succeeded; every fallible call clears it on
+ * entry. The string is thread-local, owned by the library, and valid until
+ * this thread's next call into the library. Never NULL.
+ */
+HOTPATCH_API const char *hotpatch_last_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Logging and configuration                                                 */
+/* ------------------------------------------------------------------------ */
+
+enum hotpatch_log_level {
+  HOTPATCH_LOG_ERROR = 1,
+  HOTPATCH_LOG_WARN = 2,
+  HOTPATCH_LOG_INFO = 3,
+  HOTPATCH_LOG_DEBUG = 4
+};
+
+/**
+ * Route the library's log to `fn` (NULL restores the default: stderr).
+ * Messages above the configured level (hotpatch_init, or HOTPATCH_LOG=
+ * error|warn|info|debug in the environment; default warn) are not formatted.
+ * There is one logger per process. The callback may be called from any
+ * thread that calls into the library, must be thread-safe, and must not call
+ * any hotpatch_ function. Messages are at most 1023 bytes.
+ */
+HOTPATCH_API void hotpatch_set_logger(void (*fn)(int level, const char *msg,
+                                                 void *arg),
+                                      void *arg);
+
+/**
+ * Process-wide settings. The library reads the environment variables named
+ * beside each field on first use; hotpatch_init() changes the fields that
+ * are non-zero and keeps the others.
+ */
+struct hotpatch_config {
+  int log_level;       /* HOTPATCH_LOG_*; 0 = default (HOTPATCH_LOG) */
+  int park_signal;     /* real-time signal used to park threads; 0 =
+                          default SIGRTMIN+7 (HOTPATCH_SIGNAL=N) */
+  uint32_t timeout_ms; /* default action deadline; 0 = 1000 ms
+                          (HOTPATCH_TIMEOUT_MS) */
+};
+
+/**
+ * Apply the non-zero fields of `cfg`; NULL re-reads the environment.
+ * Optional: the library configures itself from the environment on first
+ * use. Invalid environment values are ignored (the default stays).
+ * @retval 0 on success
+ * @retval HOTPATCH_EINVAL a field is out of range (a park_signal outside
+ *         SIGRTMIN..SIGRTMAX, a log level above debug)
+ * @retval HOTPATCH_EBUSY a patch is loaded: settings are fixed from then on
+ */
+HOTPATCH_API int hotpatch_init(const struct hotpatch_config *cfg);
+
+/** Run-time version, equal to HOTPATCH_VERSION_HEX of the header it was
+ *  built with. */
+HOTPATCH_API unsigned hotpatch_version(void);
+HOTPATCH_API const char *hotpatch_version_string(void);
+
+/* ------------------------------------------------------------------------ */
+/* Writing a patch                                                           */
+/* ------------------------------------------------------------------------ */
+
+/** hotpatch_func.flags: the target may stay active on other threads' stacks
+ *  (old frames finish in old code); only the overwritten bytes must be idle. */
+#define HOTPATCH_FUNC_ALLOW_ACTIVE 0x1u
+
+/** One function to replace. Arrays end with an all-zero entry. */
+struct hotpatch_func {
+  const char *target;   /* symbol name of the function to replace (required) */
+  const char *object;   /* NULL or "" = main executable; else the basename or
+                           soname of a loaded shared object, e.g. "libz.so.1" */
+  const char *file;     /* optional source file (STT_FILE) to pick one of
+                           several static functions with the same name; a
+                           path matches by its basename too */
+  const char *build_id; /* optional hex NT_GNU_BUILD_ID the object must have */
+  void *replacement;    /* the new function (required) */
+  void **original;      /* optional: receives a callable pointer to the
+                           original code */
+  unsigned flags;       /* HOTPATCH_FUNC_* */
+};
+
+/** A versioned system state; same meaning as Linux struct klp_state. */
+struct hotpatch_state {
+  unsigned long id; /* non-zero; an all-zero entry ends the array */
+  unsigned int version;
+  void *data;
+};
+
+/** The opaque runtime handle of a loaded patch. */
+typedef struct hotpatch_patch hotpatch_patch;
+
+struct hotpatch_hooks {
+  int (*pre_apply)(hotpatch_patch *p); /* may veto: non-zero return */
+  void (*post_apply)(hotpatch_patch *p, int rc);
+  int (*pre_revert)(hotpatch_patch *p); /* may veto */
+  void (*post_revert)(hotpatch_patch *p, int rc);
+  void (*quiesced_apply)(hotpatch_patch *p);  /* runs with all threads parked */
+  void (*quiesced_revert)(hotpatch_patch *p); /* runs with all threads parked */
+};
+
+/** hotpatch_desc.flags */
+#define HOTPATCH_REPLACE 0x1u     /* cumulative: replaces every applied patch */
+#define HOTPATCH_REAPPLYABLE 0x2u /* may be applied again after a revert */
+
+#define HOTPATCH_MAGIC 0x48504431u /* "HPD1" */
+#define HOTPATCH_ABI 1u
+
+/** The descriptor a patch carries. */
+struct hotpatch_desc {
+  uint32_t magic, abi; /* set by HOTPATCH_DEFINE */
+  const char *name;    /* unique among loaded patches, required */
+  const char *description;
+  const struct hotpatch_func *funcs; /* may be NULL for a hooks-only patch */
+  const struct hotpatch_state *states;
+  struct hotpatch_hooks hooks;
+  unsigned flags; /* HOTPATCH_REPLACE, HOTPATCH_REAPPLYABLE */
+  void *user;
+};
+
+/**
+ * In a patch .so: define the exported descriptor the loader looks for.
+ *
+ *   HOTPATCH_DEFINE(.name = "fix-cve-2026-1234",
+ *                   .funcs = (const struct hotpatch_func[]){
+ *                       {.target = "parse_header", .replacement = my_parse},
+ *                       {0}});
+ *
+ * The arguments are designated initialisers of struct hotpatch_desc other
+ * than magic and abi. Use it once per patch object, at file scope, in C.
+ */
+#define HOTPATCH_DEFINE(...)                                                   \
+  HOTPATCH_API extern const struct hotpatch_desc hotpatch_descriptor;          \
+  const struct hotpatch_desc hotpatch_descriptor = {                           \
+      .magic = HOTPATCH_MAGIC, .abi = HOTPATCH_ABI, __VA_ARGS__}
+
+/* ------------------------------------------------------------------------ */
+/* Loading and finding patches                                               */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Load the patch object at `path`: check the file with libelf (ELF class,
+ * machine and type, every header and segment inside the file, an exported
+ * `hotpatch_descriptor`), dlopen() it with RTLD_NOW | RTLD_LOCAL, validate the
+ * descriptor and resolve every target. Changes no code. On success the patch
+ * is LOADED and `*out` is its handle; on failure nothing is kept (no registry
+ * entry, no open handle, no memory) and `*out` is NULL.
+ *
+ * @retval HOTPATCH_EINVAL      NULL argument; descriptor without a name, a
+ *                              func without target or replacement, unknown
+ *                              flags, a target listed twice
+ * @retval HOTPATCH_ENOTELF     the file is not ELF (or cannot be opened:
+ *                              -errno of open())
+ * @retval HOTPATCH_EBADELF     the ELF is truncated or malformed
+ * @retval HOTPATCH_EFOREIGN    wrong ELF class or machine, or not ET_DYN
+ * @retval HOTPATCH_ENODESC     no exported `hotpatch_descriptor`
+ * @retval HOTPATCH_EDLOPEN     dlopen() refused the object (detail: dlerror)
+ * @retval HOTPATCH_EMAGIC, HOTPATCH_EABI  descriptor from another library
+ * @retval HOTPATCH_EEXIST      a loaded patch has the same name
+ * @retval HOTPATCH_ENOOBJ, HOTPATCH_ENOENT, HOTPATCH_EAMBIGUOUS,
+ *         HOTPATCH_EBUILDID, HOTPATCH_ESTALEFILE, HOTPATCH_EIFUNC,
+ *         HOTPATCH_ENOSIZE, HOTPATCH_ECLONE, HOTPATCH_ENOTCODE,
+ *         HOTPATCH_ENOSYMTAB  a target could not be resolved (see
+ *                              hotpatch_func)
+ * Thread-safety: safe; serialised with every other action.
+ */
+HOTPATCH_API int hotpatch_load(const char *path, hotpatch_patch **out);
+
+/**
+ * Register a descriptor that is already in the process (linked in, or from
+ * an object the caller opened). Same validation as hotpatch_load() after its
+ * dlopen step; the descriptor must outlive the registration.
+ */
+HOTPATCH_API int hotpatch_register(const struct hotpatch_desc *d,
+                                   hotpatch_patch **out);
+
+/**
+ * Forget a LOADED patch and dlclose() its object (if it came from
+ * hotpatch_load). The handle is invalid afterwards.
+ * @retval HOTPATCH_EINVAL NULL handle
+ * @retval HOTPATCH_EBUSY  the patch is applied, or an action is in progress
+ */
+HOTPATCH_API int hotpatch_unload(hotpatch_patch *p);
+
+/** The loaded patch called `name`, or NULL. */
+HOTPATCH_API hotpatch_patch *hotpatch_find(const char *name);
+
+/**
+ * Call `cb` for each loaded patch in load order until it returns non-zero;
+ * return that value (0 if every call returned 0). The callback must not load,
+ * unload or act on patches (those calls return HOTPATCH_EBUSY from inside it).
+ */
+HOTPATCH_API int hotpatch_foreach(int (*cb)(hotpatch_patch *p, void *arg),
+                                  void *arg);
+
+/* Accessors. Handles stay valid until hotpatch_unload(). */
+
+/** The patch's name; NULL for a NULL handle. */
+HOTPATCH_API const char *hotpatch_name(const hotpatch_patch *p);
+/** 1 if APPLIED, 0 if LOADED, HOTPATCH_EINVAL for a NULL handle. */
+HOTPATCH_API int hotpatch_is_applied(const hotpatch_patch *p);
+/** Result of the last action on `p` (Xen "rc"); 0 after load;
+ *  HOTPATCH_EINVAL for a NULL handle. */
+HOTPATCH_API int hotpatch_rc(const hotpatch_patch *p);
+/** The descriptor; NULL for a NULL handle. */
+HOTPATCH_API const struct hotpatch_desc *
+hotpatch_desc_of(const hotpatch_patch *p);
+
+/** Where the i-th function of a patch resolved (descriptor order). */
+struct hotpatch_func_info {
+  const char *target; /* symbol name, as in the descriptor */
+  const char *object; /* basename of the object it lives in */
+  void *address;      /* runtime address of its entry */
+  size_t size;        /* its symbol size in bytes */
+  void *replacement;  /* the replacement function */
+};
+
+/**
+ * Fill `out` for function `i` of `p`. Strings are owned by the patch and
+ * live until it is unloaded.
+ * @retval HOTPATCH_EINVAL NULL argument
+ * @retval HOTPATCH_ENOENT `i` is past the last function
+ */
+HOTPATCH_API int hotpatch_func_info(const hotpatch_patch *p, size_t i,
+                                    struct hotpatch_func_info *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HOTPATCH_H */

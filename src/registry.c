@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "patch.h"
+
+static pthread_mutex_t hp_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hotpatch_patch *hp_patches; /* load order */
+static _Thread_local int hp_holds_lock;
+
+int hp_registry_held(void) { return hp_holds_lock; }
+
+int hp_action_begin(const char *what) {
+  if (hp_holds_lock)
+    return hp_fail(HOTPATCH_EBUSY,
+                   "%s: called from inside another hotpatch "
+                   "action or a hotpatch_foreach callback on this thread",
+                   what);
+  pthread_mutex_lock(&hp_registry_lock);
+  hp_holds_lock = 1;
+  return 0;
+}
+
+void hp_action_end(void) {
+  hp_holds_lock = 0;
+  pthread_mutex_unlock(&hp_registry_lock);
+}
+
+/* Readers nest inside an action or foreach callback of the same thread. */
+static int hp_read_begin(void) {
+  if (hp_holds_lock)
+    return 0;
+  pthread_mutex_lock(&hp_registry_lock);
+  hp_holds_lock = 1;
+  return 1;
+}
+
+static void hp_read_end(int locked) {
+  if (locked)
+    hp_action_end();
+}
+
+struct hotpatch_patch *hp_registry_find(const char *name) {
+  for (struct hotpatch_patch *p = hp_patches; p; p = p->next)
+    if (strcmp(p->desc->name, name) == 0)
+      return p;
+  return NULL;
+}
+
+void hp_registry_add(struct hotpatch_patch *p) {
+  struct hotpatch_patch **pp = &hp_patches;
+  while (*pp)
+    pp = &(*pp)->next;
+  p->next = NULL;
+  *pp = p;
+}
+
+int hp_registry_contains(const struct hotpatch_patch *p) {
+  for (struct hotpatch_patch *q = hp_patches; q; q = q->next)
+    if (q == p)
+      return 1;
+  return 0;
+}
+
+void hp_registry_remove(struct hotpatch_patch *p) {
+  for (struct hotpatch_patch **pp = &hp_patches; *pp; pp = &(*pp)->next)
+    if (*pp == p) {
+      *pp = p->next;
+      p->next = NULL;
+      return;
+    }
+}
+
+void hp_patch_free(struct hotpatch_patch *p) {
+  if (!p)
+    return;
+  free(p->funcs);
+  free(p->path);
+  free(p);
+}
+
+hotpatch_patch *hotpatch_find(const char *name) {
+  if (!name)
+    return NULL;
+  int locked = hp_read_begin();
+  struct hotpatch_patch *p = hp_registry_find(name);
+  hp_read_end(locked);
+  return p;
+}
+
+int hotpatch_foreach(int (*cb)(hotpatch_patch *p, void *arg), void *arg) {
+  hp_clear_error();
+  if (!cb)
+    return hp_fail(HOTPATCH_EINVAL, "hotpatch_foreach: NULL callback");
+  int locked = hp_read_begin();
+  int rc = 0;
+  /* `next` is read before the callback: it cannot unload anything (that
+   * returns EBUSY here), but keep the walk independent of it anyway. */
+  for (struct hotpatch_patch *p = hp_patches, *next; p && rc == 0; p = next) {
+    next = p->next;
+    rc = cb(p, arg);
+  }
+  hp_read_end(locked);
+  return rc;
+}
+
+const char *hotpatch_name(const hotpatch_patch *p) {
+  return p ? p->desc->name : NULL;
+}
+
+int hotpatch_is_applied(const hotpatch_patch *p) {
+  if (!p)
+    return HOTPATCH_EINVAL;
+  int locked = hp_read_begin();
+  int applied = p->applied;
+  hp_read_end(locked);
+  return applied;
+}
+
+int hotpatch_rc(const hotpatch_patch *p) {
+  if (!p)
+    return HOTPATCH_EINVAL;
+  int locked = hp_read_begin();
+  int rc = p->rc;
+  hp_read_end(locked);
+  return rc;
+}
+
+const struct hotpatch_desc *hotpatch_desc_of(const hotpatch_patch *p) {
+  return p ? p->desc : NULL;
+}
+
+int hotpatch_func_info(const hotpatch_patch *p, size_t i,
+                       struct hotpatch_func_info *out) {
+  if (!p || !out)
+    return HOTPATCH_EINVAL;
+  if (i >= p->nfuncs)
+    return HOTPATCH_ENOENT;
+  const struct hp_func_rt *fr = &p->funcs[i];
+  out->target = fr->f->target;
+  out->object = fr->t.object;
+  out->address = (void *)fr->t.addr;
+  out->size = fr->t.size;
+  out->replacement = fr->f->replacement;
+  return 0;
+}
