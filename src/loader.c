@@ -152,7 +152,7 @@ static int hp_resolve_all(struct hotpatch_patch *p) {
  * On success the new patch owns `dl` and `path`. */
 static int hp_add_patch(const struct hotpatch_desc *d, void *dl,
                         const char *path, hotpatch_patch **out) {
-  size_t n;
+  size_t n = 0;
   int rc = hp_check_desc(d, &n);
   if (rc)
     return rc;
