@@ -74,7 +74,7 @@ extern "C" {
   XX(EMAGIC, -4005, "descriptor has the wrong magic number")                   \
   XX(EABI, -4006, "descriptor ABI version is not supported")                   \
   XX(ENOOBJ, -4007, "target object is not loaded in this process")             \
-  XX(EAMBIGUOUS, -4008, "symbol name is ambiguous; name its source file")      \
+  XX(EAMBIGUOUS, -4008, "ambiguous: several functions or objects match")       \
   XX(EBUILDID, -4009, "build-id does not match")                               \
   XX(ESTALEFILE, -4010, "object file on disk is not the one loaded")           \
   XX(EIFUNC, -4011, "target is an IFUNC resolver, not the function")           \
@@ -175,7 +175,9 @@ HOTPATCH_API const char *hotpatch_version_string(void);
 
 /** One function to replace. Arrays end with an all-zero entry. */
 struct hotpatch_func {
-  const char *target;   /* symbol name of the function to replace (required) */
+  const char *target;   /* symbol name of the function to replace (required);
+                           "foo@VER" / "foo@@VER" name a symbol version, a
+                           bare "foo" is the default version */
   const char *object;   /* NULL or "" = main executable; else the basename or
                            soname of a loaded shared object, e.g. "libz.so.1" */
   const char *file;     /* optional source file (STT_FILE) to pick one of

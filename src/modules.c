@@ -282,43 +282,46 @@ static void hp_read_soname(const struct hp_module *mod, char *buf, size_t cap) {
 
 /* Several loaded objects answer to one name (two copies of a library from
  * different directories): refuse rather than patch one of them at random. */
-static const struct hp_module *hp_pick_one(const char *object,
-                                           const struct hp_module *const *hits,
-                                           size_t nhits) {
-  if (nhits == 1)
-    return hits[0];
+static int hp_pick_one(const char *object, const struct hp_module *const *hits,
+                       size_t nhits, const struct hp_module **out) {
+  if (nhits == 1) {
+    *out = hits[0];
+    return 0;
+  }
   char list[768] = "";
   size_t o = 0;
   for (size_t i = 0; i < nhits && o < sizeof list; i++)
     o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "",
                           hits[i]->is_main ? HP_MAIN_PATH : hits[i]->name);
-  hp_fail(HOTPATCH_ENOOBJ,
-          "%zu loaded objects are called '%s' (%s); name one by its path",
-          nhits, object, list);
-  return NULL;
+  return hp_fail(HOTPATCH_EAMBIGUOUS,
+                 "%zu loaded objects are called '%s' (%s); give the full path "
+                 "of the one to patch",
+                 nhits, object, list);
 }
 
 #define HP_MAX_HITS 8
 #define HP_SONAME_MAX 256
+#define HP_DETAIL_SAVE 1024 /* errors.c keeps details of up to this size */
 
-static const struct hp_module *hp_not_loaded(const struct hp_modules *m,
-                                             const char *object) {
+static int hp_not_loaded(const struct hp_modules *m, const char *object) {
   char list[768] = "";
   size_t o = 0;
   for (size_t i = 0; i < m->n && o < sizeof list; i++)
     o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "",
                           m->mod[i].basename);
-  hp_fail(HOTPATCH_ENOOBJ,
-          "object '%s' is not loaded (no loaded object has that file name, "
-          "path or soname; loaded: %s)",
-          object, list);
-  return NULL;
+  return hp_fail(HOTPATCH_ENOOBJ,
+                 "object '%s' is not loaded (no loaded object has that file "
+                 "name, path or soname; loaded: %s)",
+                 object, list);
 }
 
-const struct hp_module *hp_modules_by_object(const struct hp_modules *m,
-                                             const char *object) {
-  if (!object || !*object)
-    return &m->mod[0];
+int hp_modules_find(const struct hp_modules *m, const char *object,
+                    const struct hp_module **out) {
+  *out = NULL;
+  if (!object || !*object) {
+    *out = &m->mod[0];
+    return 0;
+  }
   const struct hp_module *hits[HP_MAX_HITS];
   size_t n = 0;
   int is_path = strchr(object, '/') != NULL;
@@ -334,16 +337,28 @@ const struct hp_module *hp_modules_by_object(const struct hp_modules *m,
     if (!strcmp(exe, object))
       hits[n++] = &m->mod[0];
   }
-  /* The soname costs a file read per object: only when no name matched. */
-  int by_soname = !n && !is_path;
-  for (size_t i = 0; by_soname && i < m->n && n < HP_MAX_HITS; i++) {
-    const struct hp_module *mod = &m->mod[i];
-    char soname[HP_SONAME_MAX];
-    if (mod->is_vdso)
-      continue;
-    hp_read_soname(mod, soname, sizeof soname);
-    if (!strcmp(soname, object))
-      hits[n++] = mod;
+  /* The soname costs a file read per object: only when no name matched.
+   * A file that cannot be read simply does not match; the detail its open
+   * wrote is put back so that a lookup that succeeds leaves none. */
+  if (!n && !is_path) {
+    char saved[HP_DETAIL_SAVE];
+    snprintf(saved, sizeof saved, "%s", hotpatch_last_error());
+    for (size_t i = 0; i < m->n && n < HP_MAX_HITS; i++) {
+      const struct hp_module *mod = &m->mod[i];
+      char soname[HP_SONAME_MAX];
+      if (mod->is_vdso)
+        continue;
+      hp_read_soname(mod, soname, sizeof soname);
+      if (!strcmp(soname, object))
+        hits[n++] = mod;
+    }
+    hp_fail(0, "%s", saved);
   }
-  return n ? hp_pick_one(object, hits, n) : hp_not_loaded(m, object);
+  return n ? hp_pick_one(object, hits, n, out) : hp_not_loaded(m, object);
+}
+
+const struct hp_module *hp_modules_by_object(const struct hp_modules *m,
+                                             const char *object) {
+  const struct hp_module *mod;
+  return hp_modules_find(m, object, &mod) ? NULL : mod;
 }

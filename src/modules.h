@@ -52,8 +52,20 @@ const struct hp_module *hp_modules_by_addr(const struct hp_modules *m,
                                            uintptr_t addr);
 
 /* The module that `object` names: NULL or "" = main program; else a
- * basename, full path, or DT_SONAME of a loaded object. NULL if none (with
- * hp_fail(HOTPATCH_ENOOBJ) detail set). */
+ * basename, full path, or DT_SONAME of a loaded object (the soname is read
+ * from the files only when no basename or path matches). Returns 0 with
+ * *out set, or with *out NULL and hp_fail detail:
+ *   HOTPATCH_ENOOBJ      no loaded object has that name (the detail lists
+ *                        the loaded ones)
+ *   HOTPATCH_EAMBIGUOUS  several loaded objects have it, e.g. one library
+ *                        loaded from two directories (the detail lists their
+ *                        paths and asks for the full path)
+ * A lookup that succeeds leaves the detail as it found it. */
+int hp_modules_find(const struct hp_modules *m, const char *object,
+                    const struct hp_module **out);
+
+/* hp_modules_find's module, or NULL on ENOOBJ or EAMBIGUOUS (with the
+ * same detail; call hp_modules_find to tell the two apart). */
 const struct hp_module *hp_modules_by_object(const struct hp_modules *m,
                                              const char *object);
 

@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Target resolution: one pass over the object's symbol table collects every
- * function called `target`, its `.cold` parts and its clones; the rules of
- * symbols.h then pick one or refuse. A second pass looks for aliases of the
- * one picked.
+ * function called `target` (in each of its symbol versions), its `.cold`
+ * parts and its clones; the rules of symbols.h then pick one or refuse. A
+ * second pass looks for aliases of the one picked.
+ *
+ * Symbol versions are read where each table keeps them: .symtab spells them
+ * in the name ("foo@V1" for an old version, "foo@@V2" for the default one),
+ * .dynsym keeps the bare name and puts the version in .gnu.version (one
+ * index per symbol, 0x8000 set for a non-default one) whose names are in
+ * .gnu.version_d.
  */
 #include <gelf.h>
 #include <libelf.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +29,9 @@ struct hp_sym {
   const char *name;
   const char *file; /* STT_FILE of a local's CU; NULL for globals */
   size_t file_idx;  /* symbol index of that STT_FILE: one per CU; 0 none */
+  const char *ver;  /* symbol version ("V2"), NULL if unversioned */
   unsigned char type, bind;
+  unsigned char hidden; /* a non-default version ("foo@V1") */
 };
 
 struct hp_syms {
@@ -35,13 +44,20 @@ struct hp_symtab {
   Elf_Data *data, *shndx;
   size_t n, strndx;
   int is_dynsym;
+  /* .dynsym only: .gnu.version, .gnu.version_d and its string table */
+  Elf_Data *versym, *verdef;
+  size_t nverdef, verdef_strndx;
 };
 
 struct hp_ctx {
   const struct hotpatch_func *f;
   const struct hp_module *mod;
-  const char *obj; /* the object, as messages name it */
-  size_t tlen;
+  const char *obj;      /* the object, as messages name it */
+  const char *target;   /* f->target without its "@V" or "@@V" */
+  size_t tlen;          /* strlen(target) */
+  const char *want_ver; /* the version f->target names, NULL if none */
+  int want_default;     /* named with "@@": the default version only */
+  char *target_buf;     /* owns `target` when f->target has a version */
   struct hp_symtab tab;
   struct hp_syms cands, colds, clones;
 };
@@ -138,12 +154,32 @@ static int hp_file_matches(const char *stt_file, const char *want) {
   return !strcmp(a ? a + 1 : stt_file, b ? b + 1 : want);
 }
 
-/* How a message names one candidate: "static in a.c" or "global". */
-static const char *hp_sym_origin(const struct hp_sym *s, char *buf,
-                                 size_t cap) {
-  if (s->bind != STB_LOCAL)
+/* How a message names one version of the target: "foo@V1" (non-default),
+ * "foo@@V2" (default) or "foo (unversioned)". */
+static const char *hp_sym_versioned(const struct hp_ctx *c,
+                                    const struct hp_sym *s, char *buf,
+                                    size_t cap) {
+  snprintf(buf, cap, "%.*s%s%s", (int)c->tlen, c->target,
+           !s->ver     ? ""
+           : s->hidden ? "@"
+                       : "@@",
+           s->ver ? s->ver : " (unversioned)");
+  return buf;
+}
+
+/* How a message names one candidate: "static in a.c", "global" or
+ * "global foo@@V2". */
+static const char *hp_sym_origin(const struct hp_ctx *c, const struct hp_sym *s,
+                                 char *buf, size_t cap) {
+  if (s->bind == STB_LOCAL && !s->ver) {
+    snprintf(buf, cap, "static in %s", s->file && *s->file ? s->file : "?");
+    return buf;
+  }
+  if (!s->ver)
     return "global";
-  snprintf(buf, cap, "static in %s", s->file && *s->file ? s->file : "?");
+  char v[300];
+  snprintf(buf, cap, "%s %s", s->bind == STB_LOCAL ? "static" : "global",
+           hp_sym_versioned(c, s, v, sizeof v));
   return buf;
 }
 
@@ -170,14 +206,67 @@ static int hp_find_symtab(Elf *elf, struct hp_symtab *t) {
   t->n = t->data ? sh.sh_size / sh.sh_entsize : 0;
   t->strndx = sh.sh_link;
   t->is_dynsym = !symtab;
-  /* Section indexes beyond SHN_LORESERVE live in a side table. */
+  /* Section indexes beyond SHN_LORESERVE live in a side table; the
+   * versions of .dynsym symbols in .gnu.version and .gnu.version_d. */
   size_t ndx = elf_ndxscn(scn);
   Elf_Scn *x = NULL;
-  while ((x = elf_nextscn(elf, x)) != NULL)
-    if (gelf_getshdr(x, &sh) && sh.sh_type == SHT_SYMTAB_SHNDX &&
-        sh.sh_link == ndx)
+  while ((x = elf_nextscn(elf, x)) != NULL) {
+    if (!gelf_getshdr(x, &sh))
+      continue;
+    if (sh.sh_type == SHT_SYMTAB_SHNDX && sh.sh_link == ndx) {
       t->shndx = elf_getdata(x, NULL);
+    } else if (t->is_dynsym && sh.sh_type == SHT_GNU_versym &&
+               sh.sh_link == ndx) {
+      t->versym = elf_getdata(x, NULL);
+    } else if (t->is_dynsym && sh.sh_type == SHT_GNU_verdef) {
+      t->verdef = elf_getdata(x, NULL);
+      t->nverdef = sh.sh_info;
+      t->verdef_strndx = sh.sh_link;
+    }
+  }
   return 0;
+}
+
+/* The name of version `ndx` in .gnu.version_d, NULL if it is not there. */
+static const char *hp_verdef_name(const struct hp_symtab *t, unsigned ndx) {
+  size_t off = 0;
+  for (size_t k = 0; t->verdef && k < t->nverdef; k++) {
+    GElf_Verdef vd;
+    GElf_Verdaux va;
+    if (off > INT_MAX || !gelf_getverdef(t->verdef, (int)off, &vd))
+      return NULL;
+    if (vd.vd_ndx == ndx)
+      return off + vd.vd_aux <= INT_MAX &&
+                     gelf_getverdaux(t->verdef, (int)(off + vd.vd_aux), &va)
+                 ? elf_strptr(t->elf, t->verdef_strndx, va.vda_name)
+                 : NULL;
+    if (!vd.vd_next)
+      return NULL;
+    off += vd.vd_next;
+  }
+  return NULL;
+}
+
+/* The version of symbol i called `name`: spelled in the name in .symtab
+ * ("foo@V1", "foo@@V2"), else from .gnu.version. */
+static void hp_sym_version(const struct hp_symtab *t, size_t i,
+                           const char *name, struct hp_sym *s) {
+  const char *at = strchr(name, '@');
+  if (at) {
+    s->hidden = at[1] != '@';
+    s->ver = at + (s->hidden ? 1 : 2);
+    return;
+  }
+  GElf_Versym vs;
+  if (!t->versym || i > INT_MAX || !gelf_getversym(t->versym, (int)i, &vs))
+    return;
+  unsigned ndx = vs & 0x7fffu;
+  if (ndx <= 1) /* VER_NDX_LOCAL, VER_NDX_GLOBAL: unversioned */
+    return;
+  s->hidden = (vs & 0x8000u) != 0;
+  s->ver = hp_verdef_name(t, ndx);
+  if (!s->ver)
+    s->ver = "?";
 }
 
 /* Symbol i, its name and whether it is defined here. */
@@ -212,9 +301,11 @@ static int hp_scan(struct hp_ctx *c) {
       file_idx = i;
       continue;
     }
-    if (!hp_is_func(type) || !defined)
+    if (!hp_is_func(type) || !defined || strncmp(name, c->target, c->tlen))
       continue;
-    enum hp_kind k = hp_classify(name, c->f->target, c->tlen);
+    /* "foo@V1" in .symtab is a version of foo, like "foo" in .dynsym. */
+    enum hp_kind k =
+        name[c->tlen] == '@' ? HP_EXACT : hp_classify(name, c->target, c->tlen);
     if (k == HP_OTHER)
       continue;
     int local = GELF_ST_BIND(sym.st_info) == STB_LOCAL;
@@ -225,6 +316,8 @@ static int hp_scan(struct hp_ctx *c) {
                        .file_idx = local ? file_idx : 0,
                        .type = (unsigned char)type,
                        .bind = (unsigned char)GELF_ST_BIND(sym.st_info)};
+    if (k == HP_EXACT)
+      hp_sym_version(&c->tab, i, name, &s);
     struct hp_syms *to = k == HP_EXACT  ? &c->cands
                          : k == HP_COLD ? &c->colds
                                         : &c->clones;
@@ -264,7 +357,7 @@ static int hp_no_such_file(const struct hp_ctx *c) {
   for (size_t i = 0; i < c->cands.n; i++) {
     char o[300];
     global |= c->cands.v[i].bind != STB_LOCAL;
-    hp_list_add(&l, hp_sym_origin(&c->cands.v[i], o, sizeof o));
+    hp_list_add(&l, hp_sym_origin(c, &c->cands.v[i], o, sizeof o));
   }
   if (global)
     return hp_fail(HOTPATCH_ENOENT,
@@ -276,6 +369,39 @@ static int hp_no_such_file(const struct hp_ctx *c) {
                  file, c->obj, l.b);
 }
 
+/* Does candidate `s` carry the version f->target asks for? A bare name asks
+ * for the default version (or an unversioned symbol); "foo@V" for version
+ * V, default or not; "foo@@V" for V only if it is the default. */
+static int hp_version_ok(const struct hp_ctx *c, const struct hp_sym *s) {
+  if (!c->want_ver)
+    return !s->hidden;
+  return s->ver && !strcmp(s->ver, c->want_ver) &&
+         !(c->want_default && s->hidden);
+}
+
+/* Functions of that name exist, but none in the version asked for: list
+ * the versions there are. */
+static int hp_no_version(const struct hp_ctx *c) {
+  struct hp_list l = {0};
+  char first[300] = "";
+  for (size_t i = 0; i < c->cands.n; i++) {
+    char v[300];
+    hp_sym_versioned(c, &c->cands.v[i], v, sizeof v);
+    if (!i)
+      memcpy(first, v, sizeof first);
+    hp_list_add(&l, v);
+  }
+  if (!c->want_ver)
+    return hp_fail(HOTPATCH_ENOENT,
+                   "'%s' in %s has no default version, only %s; name the "
+                   "version to patch in the target (e.g. '%s')",
+                   c->f->target, c->obj, l.b, first);
+  return hp_fail(
+      HOTPATCH_ENOENT, "no version '%s' in %s; its versions are: %s%s",
+      c->f->target, c->obj, l.b,
+      c->want_default ? " ('@@' names the default version only)" : "");
+}
+
 static int hp_same_addr_before(const struct hp_syms *s, const int *keep,
                                size_t i) {
   for (size_t j = 0; j < i; j++)
@@ -284,8 +410,9 @@ static int hp_same_addr_before(const struct hp_syms *s, const int *keep,
   return 0;
 }
 
-/* Apply .file, fold duplicates at one address, refuse if several remain.
- * `*out` gets the pick with GLOBAL/IFUNC merged from its duplicates. */
+/* Apply the version and .file, fold duplicates at one address (versions
+ * of one function included), refuse if several remain. `*out` gets the pick
+ * with GLOBAL/IFUNC merged from its duplicates. */
 static int hp_choose(struct hp_ctx *c, struct hp_sym *out) {
   const char *file = c->f->file && *c->f->file ? c->f->file : NULL;
   const struct hp_syms *s = &c->cands;
@@ -295,11 +422,13 @@ static int hp_choose(struct hp_ctx *c, struct hp_sym *out) {
   if (!keep)
     return hp_fail(HOTPATCH_ENOMEM, "no memory to resolve '%s' in %s",
                    c->f->target, c->obj);
-  size_t kept = 0, distinct = 0, first = 0;
+  size_t in_version = 0, kept = 0, distinct = 0, first = 0;
   struct hp_list l = {0};
   for (size_t i = 0; i < s->n; i++) {
-    keep[i] = !file || (s->v[i].bind == STB_LOCAL &&
-                        hp_file_matches(s->v[i].file, file));
+    int ver_ok = hp_version_ok(c, &s->v[i]);
+    in_version += ver_ok != 0;
+    keep[i] = ver_ok && (!file || (s->v[i].bind == STB_LOCAL &&
+                                   hp_file_matches(s->v[i].file, file)));
     if (!keep[i])
       continue;
     if (!kept++)
@@ -307,11 +436,13 @@ static int hp_choose(struct hp_ctx *c, struct hp_sym *out) {
     if (!hp_same_addr_before(s, keep, i)) {
       char o[300];
       distinct++;
-      hp_list_add(&l, hp_sym_origin(&s->v[i], o, sizeof o));
+      hp_list_add(&l, hp_sym_origin(c, &s->v[i], o, sizeof o));
     }
   }
   int rc = 0;
-  if (!kept) {
+  if (!in_version) {
+    rc = hp_no_version(c);
+  } else if (!kept) {
     rc = hp_no_such_file(c);
   } else if (distinct > 1) {
     rc = hp_fail(HOTPATCH_EAMBIGUOUS,
@@ -427,8 +558,10 @@ static void hp_note_aliases(const struct hp_ctx *c, const struct hp_sym *pick,
     if (hp_sym_read(&c->tab, i, &sym, &name, &defined) || !defined ||
         sym.st_value != pick->value || !hp_is_func(GELF_ST_TYPE(sym.st_info)))
       continue;
-    if (!strcmp(name, c->f->target) || (!strncmp(name, c->f->target, c->tlen) &&
-                                        !strcmp(name + c->tlen, ".localalias")))
+    /* Itself, in any version ("foo", "foo@V1", "foo@@V2"). */
+    if (!strncmp(name, c->target, c->tlen) &&
+        (name[c->tlen] == '\0' || name[c->tlen] == '@' ||
+         !strcmp(name + c->tlen, ".localalias")))
       continue;
     hp_list_add(&l, name);
   }
@@ -500,6 +633,32 @@ static int hp_open_module(const struct hp_ctx *c, int *fd, Elf **elf) {
   return 0;
 }
 
+/* Split "foo@V1" / "foo@@V2" into the name and the version wanted. */
+static int hp_parse_target(struct hp_ctx *c) {
+  const char *t = c->f->target, *at = strchr(t, '@');
+  c->target = t;
+  c->tlen = strlen(t);
+  if (!at)
+    return 0;
+  const char *ver = at + (at[1] == '@' ? 2 : 1);
+  if (at == t || !*ver || strchr(ver, '@'))
+    return hp_fail(HOTPATCH_EINVAL,
+                   "target '%s' in %s: write a symbol version as "
+                   "'name@VERSION', or 'name@@VERSION' for the default one",
+                   t, c->obj);
+  c->tlen = (size_t)(at - t);
+  c->target_buf = malloc(c->tlen + 1);
+  if (!c->target_buf)
+    return hp_fail(HOTPATCH_ENOMEM, "no memory to resolve '%s' in %s", t,
+                   c->obj);
+  memcpy(c->target_buf, t, c->tlen);
+  c->target_buf[c->tlen] = '\0';
+  c->target = c->target_buf;
+  c->want_ver = ver;
+  c->want_default = at[1] == '@';
+  return 0;
+}
+
 /* Everything after the file is open; the caller closes it. */
 static int hp_resolve_in(struct hp_ctx *c, Elf *elf, struct hp_target *out) {
   int rc = hp_check_file_id(c, elf);
@@ -513,13 +672,13 @@ static int hp_resolve_in(struct hp_ctx *c, Elf *elf, struct hp_target *out) {
                    c->f->target, c->obj, c->mod->path);
   if ((rc = hp_scan(c)) != 0)
     return rc;
-  size_t base = hp_cold_base_len(c->f->target);
+  size_t base = hp_cold_base_len(c->target);
   if (c->cands.n && base)
     return hp_fail(HOTPATCH_ECLONE,
                    "'%s' in %s is the cold part the compiler split off "
                    "'%.*s', not an entry point; patch '%.*s'",
-                   c->f->target, c->obj, (int)base, c->f->target, (int)base,
-                   c->f->target);
+                   c->f->target, c->obj, (int)base, c->target, (int)base,
+                   c->target);
   struct hp_sym pick = {0};
   if ((rc = hp_choose(c, &pick)) != 0 || (rc = hp_check_pick(c, &pick)) != 0)
     return rc;
@@ -538,10 +697,11 @@ int hp_resolve(const struct hp_modules *m, const struct hotpatch_func *f,
   memset(out, 0, sizeof *out);
   if (!f || !f->target || !*f->target)
     return hp_fail(HOTPATCH_EINVAL, "a patch target has no symbol name");
-  const struct hp_module *mod = hp_modules_by_object(m, f->object);
-  if (!mod)
-    return hp_fail_context(HOTPATCH_ENOOBJ, "'%s': ", f->target);
-  struct hp_ctx c = {.f = f, .mod = mod, .tlen = strlen(f->target)};
+  const struct hp_module *mod;
+  int rc = hp_modules_find(m, f->object, &mod);
+  if (rc)
+    return hp_fail_context(rc, "'%s': ", f->target);
+  struct hp_ctx c = {.f = f, .mod = mod};
   c.obj = *mod->basename ? mod->basename
           : mod->is_main ? "the program"
                          : mod->name;
@@ -550,12 +710,15 @@ int hp_resolve(const struct hp_modules *m, const struct hotpatch_func *f,
     return hp_fail(HOTPATCH_EOPNOTSUPP,
                    "'%s' in %s: the vDSO has no file to read symbols from",
                    f->target, c.obj);
-  int fd;
-  Elf *elf;
-  int rc = hp_open_module(&c, &fd, &elf);
+  int fd = -1;
+  Elf *elf = NULL;
+  rc = hp_parse_target(&c);
+  if (!rc)
+    rc = hp_open_module(&c, &fd, &elf);
   if (!rc)
     rc = hp_resolve_in(&c, elf, out);
   hp_elf_close(fd, elf);
+  free(c.target_buf);
   free(c.cands.v);
   free(c.colds.v);
   free(c.clones.v);

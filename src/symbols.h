@@ -4,6 +4,16 @@
  * address of a function, with libelf over the object's file on disk:
  * .symtab (static functions) else .dynsym; runtime = bias + st_value.
  * Runs before any thread is stopped (libelf allocates).
+ *
+ * Symbol versions (a library that keeps an old ABI has "foo@V1" next to the
+ * default "foo@@V2"; .symtab spells them so, .dynsym records them in
+ * .gnu.version/.gnu.version_d):
+ *   "foo"      the default version, or an unversioned foo; if foo has only
+ *              non-default versions, HOTPATCH_ENOENT lists them
+ *   "foo@V1"   version V1, whether it is the default or not
+ *   "foo@@V2"  version V2 only if it is the default
+ * Versions at one address are one function (neither ambiguous nor reported
+ * as aliases of each other).
  */
 #ifndef HP_SYMBOLS_H
 #define HP_SYMBOLS_H
@@ -35,13 +45,16 @@ struct hp_target {
  * Resolve `f` (target, object, file, build_id) in the snapshot `m`.
  * On failure returns, with hp_fail detail naming the symbol and object:
  *   HOTPATCH_ENOOBJ      the object is not loaded
+ *   HOTPATCH_EAMBIGUOUS  f->object names several loaded objects (the detail
+ *                        lists their paths; give the full path)
  *   HOTPATCH_EBUILDID    f->build_id differs from the object's build-id
  *                        (or the object has none)
  *   HOTPATCH_ESTALEFILE  the file on disk has another build-id than the
  *                        object in memory (replaced after it was loaded)
  *   HOTPATCH_ENOSYMTAB   the file has neither .symtab nor .dynsym
  *   HOTPATCH_ENOENT      no such function (the detail lists clones such as
- *                        foo.isra.0 if only those exist)
+ *                        foo.isra.0 if only those exist), or not in the
+ *                        version asked for (the detail lists the versions)
  *   HOTPATCH_EAMBIGUOUS  several functions of that name and no (or no
  *                        matching) f->file; the detail lists their files
  *   HOTPATCH_EIFUNC      the symbol is an STT_GNU_IFUNC resolver
@@ -49,10 +62,12 @@ struct hp_target {
  *   HOTPATCH_ECLONE      the name is a .cold fragment, not an entry point
  *   HOTPATCH_ENOTCODE    the address is not in an executable PT_LOAD
  *   HOTPATCH_EOPNOTSUPP  the object is the vDSO (no file to read)
- *   HOTPATCH_EINVAL      no target name, or f->build_id is not hex
+ *   HOTPATCH_EINVAL      no target name, a malformed version ("foo@"), or
+ *                        f->build_id is not hex
  *   HOTPATCH_EACCES, HOTPATCH_EIO, HOTPATCH_ENOTELF, HOTPATCH_EBADELF
  *                        the object's file cannot be read
- * On failure `out` is zeroed except out->object.
+ * On failure `out` is zeroed except out->object. A success leaves the error
+ * detail as it was.
  * Aliases and clones are logged as warnings and noted in out->notes.
  */
 int hp_resolve(const struct hp_modules *m, const struct hotpatch_func *f,

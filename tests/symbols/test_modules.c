@@ -344,9 +344,24 @@ static void same_basename_twice_needs_a_path(void **state) {
   sym_copy(FX_BID_SHA1, copy);
   void *h1 = open_lib(FX_BID_SHA1), *h2 = open_lib(copy);
   struct hp_modules *m = snapshot();
-  assert_null(hp_modules_by_object(m, "libfx_bid_sha1.so"));
+  /* Ambiguous, not absent: both are loaded, the name fits either. */
+  const struct hp_module *mod = &m->mod[0];
+  assert_int_equal(hp_modules_find(m, "libfx_bid_sha1.so", &mod),
+                   HOTPATCH_EAMBIGUOUS);
+  assert_null(mod);
   sym_expect_in(hotpatch_last_error(), copy, "the detail");
   sym_expect_in(hotpatch_last_error(), FX_BID_SHA1, "the detail");
+  sym_expect_in(hotpatch_last_error(), "full path", "the detail");
+  assert_null(hp_modules_by_object(m, "libfx_bid_sha1.so"));
+  struct hotpatch_func f = {.target = "fx_bid_probe",
+                            .object = "libfx_bid_sha1.so"};
+  sym_expect_refusal(m, &f, HOTPATCH_EAMBIGUOUS, "libfx_bid_sha1.so");
+  sym_expect_in(hotpatch_last_error(), copy, "the detail");
+  /* The full path picks one. */
+  f.object = copy;
+  struct hp_target t;
+  assert_int_equal(hp_resolve(m, &f, &t), 0);
+  assert_int_equal(t.addr, (uintptr_t)dlsym(h2, "fx_bid_probe"));
   const struct hp_module *a = hp_modules_by_object(m, FX_BID_SHA1);
   const struct hp_module *b = hp_modules_by_object(m, copy);
   assert_non_null(a);
@@ -356,6 +371,39 @@ static void same_basename_twice_needs_a_path(void **state) {
   dlclose(h2);
   dlclose(h1);
   unlink(copy);
+}
+
+/* The soname lookup opens every loaded object's file; one that cannot be
+ * opened (deleted here) must not leave its error behind a lookup that
+ * succeeds, while a lookup that fails still explains itself. */
+static void successful_soname_lookup_leaves_no_stale_detail(void **state) {
+  (void)state;
+  char gone[128];
+  tmp_path(gone, sizeof gone, "libfx_vanished.so");
+  sym_copy(FX_BID_SHA1, gone);
+  void *h = open_lib(FX_BID_CUSTOM), *g = open_lib(gone);
+  assert_int_equal(unlink(gone), 0);
+  struct hp_modules *m = snapshot();
+  hp_clear_error();
+  const struct hp_module *mod = NULL;
+  assert_int_equal(hp_modules_find(m, "libfx_soname_alias.so.1", &mod), 0);
+  assert_non_null(mod);
+  assert_string_equal(hotpatch_last_error(), "");
+  assert_ptr_equal(hp_modules_by_object(m, "libfx_soname_alias.so.1"), mod);
+  assert_string_equal(hotpatch_last_error(), "");
+  struct hotpatch_func f = {.target = "fx_bid_probe",
+                            .object = "libfx_soname_alias.so.1"};
+  struct hp_target t;
+  assert_int_equal(hp_resolve(m, &f, &t), 0);
+  assert_int_equal(t.addr, (uintptr_t)dlsym(h, "fx_bid_probe"));
+  assert_string_equal(hotpatch_last_error(), "");
+  assert_int_equal(hp_modules_find(m, "libfx_not_loaded.so.3", &mod),
+                   HOTPATCH_ENOOBJ);
+  assert_null(mod);
+  sym_expect_in(hotpatch_last_error(), "is not loaded", "the detail");
+  hp_modules_free(m);
+  dlclose(g);
+  dlclose(h);
 }
 
 static void required_build_id_is_checked(void **state) {
@@ -514,6 +562,7 @@ int main(void) {
       cmocka_unit_test(object_is_found_by_basename_path_and_soname),
       cmocka_unit_test(unknown_object_is_refused),
       cmocka_unit_test(same_basename_twice_needs_a_path),
+      cmocka_unit_test(successful_soname_lookup_leaves_no_stale_detail),
       cmocka_unit_test(required_build_id_is_checked),
       cmocka_unit_test(stale_file_on_disk_is_detected),
       cmocka_unit_test(deleted_file_on_disk_is_detected),
