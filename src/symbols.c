@@ -177,9 +177,12 @@ static const char *hp_sym_origin(const struct hp_ctx *c, const struct hp_sym *s,
   }
   if (!s->ver)
     return "global";
-  char v[300];
-  snprintf(buf, cap, "%s %s", s->bind == STB_LOCAL ? "static" : "global",
-           hp_sym_versioned(c, s, v, sizeof v));
+  /* Write the version after the prefix in place: a long name is cut at
+   * the end of the message, not in the middle. */
+  size_t n = (size_t)snprintf(buf, cap, "%s ",
+                              s->bind == STB_LOCAL ? "static" : "global");
+  if (n < cap)
+    hp_sym_versioned(c, s, buf + n, cap - n);
   return buf;
 }
 
