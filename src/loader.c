@@ -119,15 +119,9 @@ static int hp_resolve_all(struct hotpatch_patch *p) {
                            i, fr->f->target, hp_or_main(fr->f->object));
       break;
     }
-    const struct hp_module *rm =
-        hp_modules_by_addr(m, (uintptr_t)fr->f->replacement);
-    int exec = 0;
-    for (size_t s = 0; rm && s < rm->nseg; s++)
-      if ((rm->seg[s].flags & PF_X) &&
-          (uintptr_t)fr->f->replacement >= rm->seg[s].start &&
-          (uintptr_t)fr->f->replacement < rm->seg[s].end)
-        exec = 1;
-    if (!exec) {
+    uintptr_t repl = (uintptr_t)fr->f->replacement;
+    const struct hp_module *rm = hp_modules_by_addr(m, repl);
+    if (!rm || !hp_module_has_code(rm, repl, 1)) {
       rc = hp_fail(HOTPATCH_EINVAL,
                    "patch '%s': func[%zu] '%s': replacement "
                    "%p is not in the code of any loaded object",

@@ -234,6 +234,17 @@ int hp_modules_snapshot(struct hp_modules **out) {
 
 void hp_modules_free(struct hp_modules *m) { free(m); }
 
+int hp_module_has_code(const struct hp_module *mod, uintptr_t addr,
+                       size_t len) {
+  for (size_t i = 0; i < mod->nseg; i++) {
+    const struct hp_segment *s = &mod->seg[i];
+    if ((s->flags & PF_X) && addr >= s->start && addr < s->end &&
+        len <= s->end - addr)
+      return 1;
+  }
+  return 0;
+}
+
 const struct hp_module *hp_modules_by_addr(const struct hp_modules *m,
                                            uintptr_t addr) {
   for (size_t i = 0; i < m->n; i++) {

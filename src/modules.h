@@ -47,6 +47,10 @@ struct hp_modules {
 int hp_modules_snapshot(struct hp_modules **out);
 void hp_modules_free(struct hp_modules *m);
 
+/* 1 if [addr, addr+len) lies inside one executable PT_LOAD of `mod`.
+ * Allocates nothing, takes no lock. */
+int hp_module_has_code(const struct hp_module *mod, uintptr_t addr, size_t len);
+
 /* The module whose PT_LOAD segments contain `addr`, or NULL. */
 const struct hp_module *hp_modules_by_addr(const struct hp_modules *m,
                                            uintptr_t addr);

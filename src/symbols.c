@@ -467,15 +467,6 @@ static int hp_choose(struct hp_ctx *c, struct hp_sym *out) {
   return rc;
 }
 
-static int hp_in_code(const struct hp_module *mod, uintptr_t a, size_t len) {
-  for (size_t i = 0; i < mod->nseg; i++) {
-    const struct hp_segment *s = &mod->seg[i];
-    if ((s->flags & PF_X) && a >= s->start && a < s->end && len <= s->end - a)
-      return 1;
-  }
-  return 0;
-}
-
 static int hp_check_pick(const struct hp_ctx *c, const struct hp_sym *p) {
   const char *t = c->f->target;
   uintptr_t addr = c->mod->bias + (uintptr_t)p->value;
@@ -490,7 +481,7 @@ static int hp_check_pick(const struct hp_ctx *c, const struct hp_sym *p) {
                    "'%s' in %s has no size (st_size 0, e.g. hand-written "
                    "assembly without .size): its extent is unknown",
                    t, c->obj);
-  if (!hp_in_code(c->mod, addr, (size_t)p->size))
+  if (!hp_module_has_code(c->mod, addr, (size_t)p->size))
     return hp_fail(HOTPATCH_ENOTCODE,
                    "'%s' in %s at %#lx (+%zu bytes) is not inside an "
                    "executable segment of the object",
