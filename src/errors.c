@@ -13,8 +13,7 @@
 HOTPATCH_SYS_ERRNO_MAP_(HP_CHECK_ERRNO_)
 #undef HP_CHECK_ERRNO_
 
-#define HP_DETAIL_MAX 1024
-static _Thread_local char hp_detail[HP_DETAIL_MAX];
+static _Thread_local char hp_detail[HP_ERROR_MAX];
 
 const char *hotpatch_strerror(int err) {
   switch (err) {
@@ -44,6 +43,14 @@ const char *hotpatch_last_error(void) { return hp_detail; }
 
 void hp_clear_error(void) { hp_detail[0] = '\0'; }
 
+void hp_error_save(char buf[HP_ERROR_MAX]) {
+  memcpy(buf, hp_detail, HP_ERROR_MAX);
+}
+
+void hp_error_restore(const char buf[HP_ERROR_MAX]) {
+  memcpy(hp_detail, buf, HP_ERROR_MAX);
+}
+
 int hp_fail(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -53,7 +60,7 @@ int hp_fail(int code, const char *fmt, ...) {
 }
 
 int hp_fail_context(int code, const char *fmt, ...) {
-  char cause[HP_DETAIL_MAX];
+  char cause[HP_ERROR_MAX];
   memcpy(cause, hp_detail, sizeof cause);
   va_list ap;
   va_start(ap, fmt);

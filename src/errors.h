@@ -19,4 +19,10 @@ int hp_fail_context(int code, const char *fmt, ...)
 /* Empty the detail; every fallible public call does this on entry. */
 void hp_clear_error(void);
 
+/* The detail's capacity, and a copy of it out and back in: for a search
+ * whose tries may fail on the way although the search succeeds. */
+#define HP_ERROR_MAX 1024
+void hp_error_save(char buf[HP_ERROR_MAX]);
+void hp_error_restore(const char buf[HP_ERROR_MAX]);
+
 #endif

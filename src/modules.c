@@ -312,7 +312,6 @@ static int hp_pick_one(const char *object, const struct hp_module *const *hits,
 
 #define HP_MAX_HITS 8
 #define HP_SONAME_MAX 256
-#define HP_DETAIL_SAVE 1024 /* errors.c keeps details of up to this size */
 
 static int hp_not_loaded(const struct hp_modules *m, const char *object) {
   char list[768] = "";
@@ -352,8 +351,8 @@ int hp_modules_find(const struct hp_modules *m, const char *object,
    * A file that cannot be read simply does not match; the detail its open
    * wrote is put back so that a lookup that succeeds leaves none. */
   if (!n && !is_path) {
-    char saved[HP_DETAIL_SAVE];
-    snprintf(saved, sizeof saved, "%s", hotpatch_last_error());
+    char saved[HP_ERROR_MAX];
+    hp_error_save(saved);
     for (size_t i = 0; i < m->n && n < HP_MAX_HITS; i++) {
       const struct hp_module *mod = &m->mod[i];
       char soname[HP_SONAME_MAX];
@@ -363,7 +362,7 @@ int hp_modules_find(const struct hp_modules *m, const char *object,
       if (!strcmp(soname, object))
         hits[n++] = mod;
     }
-    hp_fail(0, "%s", saved);
+    hp_error_restore(saved);
   }
   return n ? hp_pick_one(object, hits, n, out) : hp_not_loaded(m, object);
 }
