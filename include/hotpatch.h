@@ -81,7 +81,14 @@ extern "C" {
   XX(ENOSIZE, -4012, "target symbol has no size")                              \
   XX(ECLONE, -4013, "target is a compiler-generated fragment or clone")        \
   XX(ENOTCODE, -4014, "target address is not in executable code")              \
-  XX(ENOSYMTAB, -4015, "object has no symbol table")
+  XX(ENOSYMTAB, -4015, "object has no symbol table")                          \
+  XX(ETOOSHORT, -4016, "function is too short for the entry jump")             \
+  XX(EBRANCHIN, -4017, "a branch lands inside the bytes to be overwritten")    \
+  XX(ERELOC, -4018, "instruction cannot be relocated")                         \
+  XX(EDECODE, -4019, "instruction cannot be decoded")                          \
+  XX(ENONEAR, -4020, "no free memory within jump range of the target")         \
+  XX(ECHANGED, -4021, "code at the site is not what was written")              \
+  XX(ECODEWRITE, -4022, "code pages cannot be written in this process")
 
 /** Error codes. All are negative; 0 means success. */
 enum hotpatch_error {

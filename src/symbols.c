@@ -541,16 +541,25 @@ static void hp_note_clones(const struct hp_ctx *c, const struct hp_sym *pick,
 }
 
 /* Pass 2: other names of the same code (alias attribute, identical code
- * folding). GCC's own "<name>.localalias" is the same function, not news. */
+ * folding), and the next symbol after it. GCC's own "<name>.localalias" is
+ * the same function, not news. */
 static void hp_note_aliases(const struct hp_ctx *c, const struct hp_sym *pick,
                             struct hp_target *out) {
   struct hp_list l = {0};
+  GElf_Addr next = 0;
   for (size_t i = 1; i < c->tab.n; i++) {
     GElf_Sym sym;
     const char *name;
     int defined;
-    if (hp_sym_read(&c->tab, i, &sym, &name, &defined) || !defined ||
-        sym.st_value != pick->value || !hp_is_func(GELF_ST_TYPE(sym.st_info)))
+    if (hp_sym_read(&c->tab, i, &sym, &name, &defined) || !defined)
+      continue;
+    unsigned type = GELF_ST_TYPE(sym.st_info);
+    /* The next symbol bounds the padding the analyser may use. */
+    if (sym.st_value > pick->value && type != STT_SECTION &&
+        type != STT_FILE && type != STT_TLS &&
+        (!next || sym.st_value < next))
+      next = sym.st_value;
+    if (sym.st_value != pick->value || !hp_is_func(type))
       continue;
     /* Itself, in any version ("foo", "foo@V1", "foo@@V2"). */
     if (!strncmp(name, c->target, c->tlen) &&
@@ -559,6 +568,8 @@ static void hp_note_aliases(const struct hp_ctx *c, const struct hp_sym *pick,
       continue;
     hp_list_add(&l, name);
   }
+  if (next)
+    out->limit = c->mod->bias + (uintptr_t)next;
   if (!l.n)
     return;
   out->notes |= HP_TARGET_HAS_ALIAS;

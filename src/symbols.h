@@ -37,7 +37,10 @@ struct hp_target {
   size_t size;         /* st_size, > 0 */
   uintptr_t cold_addr; /* runtime address of foo.cold, 0 if none */
   size_t cold_size;
-  unsigned notes;                  /* HP_TARGET_* */
+  uintptr_t limit; /* the next symbol's address after addr, 0 if none: the
+                      bytes between addr + size and limit are padding or
+                      nobody's */
+  unsigned notes;  /* HP_TARGET_* */
   char object[HP_OBJECT_NAME_MAX]; /* basename of the object, for messages */
 };
 

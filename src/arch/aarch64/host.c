@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* Host operations on aarch64: placeholder until the backend lands. */
+#include "arch/host.h"

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writing existing code (a function's entry) and restoring its exact
+ * protection.
+ *
+ * How code may be written is probed once per process, in this order of
+ * preference:
+ *   HP_WRITE_RWX       mprotect(RWX), write, mprotect(original)
+ *   HP_WRITE_RW        mprotect(RW, no X), write, mprotect(original): only
+ *                      while every other thread is parked, and never on a
+ *                      page that holds the writer's own code
+ *   HP_WRITE_PROC_MEM  pwrite() to /proc/self/mem (works under
+ *                      PR_SET_MDWE and SELinux execmod, where mprotect
+ *                      cannot give X back)
+ * A page is never left writable and executable: the original protection
+ * read from /proc/self/maps at prepare time is put back.
+ *
+ * Two phases, so nothing that allocates or locks runs while threads are
+ * parked:
+ *   hp_write_prepare  before parking: reads /proc/self/maps, opens
+ *                     /proc/self/mem if that is the method; allocates.
+ *   hp_write_commit   while parked: raw syscalls and a byte loop only,
+ *                     async-signal-safe, no lock, no malloc.
+ *   hp_write_finish   after: closes what prepare opened.
+ */
+#ifndef HP_CODEWRITE_H
+#define HP_CODEWRITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum hp_write_method {
+  HP_WRITE_NONE = 0,
+  HP_WRITE_RWX = 1,
+  HP_WRITE_RW = 2,
+  HP_WRITE_PROC_MEM = 3,
+};
+
+/* The probed method (probes on first call; thread-safe), or
+ * HOTPATCH_ECODEWRITE with a detail saying what each probe got. */
+int hp_write_method(void);
+const char *hp_write_method_name(int method);
+
+#define HP_WRITE_MAX 64 /* bytes per write */
+
+struct hp_write {
+  uintptr_t addr;
+  size_t len;
+  int method;
+  int npages; /* 1 or 2: a site may straddle a page boundary */
+  uintptr_t page[2];
+  int prot[2]; /* original PROT_* of each page */
+  int mem_fd;  /* /proc/self/mem, or -1 */
+};
+
+/*
+ * Prepare to write [addr, addr + len), len <= HP_WRITE_MAX, inside one or
+ * two pages of mapped code.
+ *   HOTPATCH_ECODEWRITE  no method works, or the method is HP_WRITE_RW and
+ *                        the page holds this library's code
+ *   HOTPATCH_ENOTCODE    the range is not mapped executable
+ */
+int hp_write_prepare(struct hp_write *w, uintptr_t addr, size_t len);
+
+/*
+ * If the bytes at w->addr equal `expect`, write `bytes` there and restore
+ * the page protections; else HOTPATCH_ECHANGED and nothing is written.
+ * On x86_64 the caller's parked threads serialise before resuming; on
+ * aarch64 this does the cache maintenance for the range.
+ * Async-signal-safe. Sets no error detail (the caller does, outside the
+ * parked window).
+ */
+int hp_write_commit(const struct hp_write *w, const uint8_t *expect,
+                    const uint8_t *bytes);
+
+void hp_write_finish(struct hp_write *w);
+
+#endif

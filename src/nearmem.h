@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Executable memory for trampolines and stubs, placed within jump range of
+ * the code that branches to it.
+ *
+ * Pools are private anonymous mappings found with an address hint and then
+ * verified, or in a gap of /proc/self/maps; never MAP_FIXED over anything.
+ * They are not memfd double mappings: a MAP_SHARED view survives fork()
+ * shared, and parent and child would then hand out the same slots.
+ *
+ * A block is written once, before any thread can branch to it, and freed
+ * only when nothing can return into it (the caller decides when: the
+ * parking engine checks return addresses against live blocks).
+ *
+ * Thread-safety: alloc/write/free take an internal lock; they allocate and
+ * are not async-signal-safe. hp_near_contains takes no lock and allocates
+ * nothing (it reads a list published with release stores).
+ */
+#ifndef HP_NEARMEM_H
+#define HP_NEARMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hp_near {
+  uint64_t addr; /* executable address; 0 = no block */
+  size_t size;   /* usable bytes (>= the size asked for) */
+  void *pool;    /* internal */
+};
+
+/*
+ * A block of `size` bytes, aligned to `align` (a power of two <= 64), with
+ * every byte inside [lo, hi]; lo = hi = 0 means anywhere.
+ *   HOTPATCH_ENONEAR  no free address range in the window (the detail
+ *                     names the window)
+ *   HOTPATCH_ENOMEM, HOTPATCH_EINVAL (size 0 or > a pool)
+ */
+int hp_near_alloc(uint64_t lo, uint64_t hi, size_t size, size_t align,
+                  struct hp_near *out);
+
+/*
+ * Copy `len` bytes to the start of block `b`, then make them visible to
+ * instruction fetch (hp_arch_flush_code). Other threads may be running
+ * code in other blocks of the same page meanwhile: the page never loses
+ * PROT_EXEC. Returns HOTPATCH_ECODEWRITE if no write method works.
+ */
+int hp_near_write(const struct hp_near *b, const void *bytes, size_t len);
+
+/* Return the block to its pool; an empty pool is unmapped. NULL-safe. */
+void hp_near_free(struct hp_near *b);
+
+/* Is `pc` inside a live block? Async-signal-safe, lock-free. */
+int hp_near_contains(uintptr_t pc);
+
+/* Bytes mapped for pools (for tests and bench). */
+size_t hp_near_mapped(void);
+
+#endif

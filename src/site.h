@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One patched function: the site at its entry, the trampoline that runs the
+ * original, the stub that reaches a far replacement, and the prepared
+ * writes that install and remove the entry jump.
+ *
+ *   hp_site_prepare   before parking: read the code, analyse it, allocate
+ *                     and write the trampoline (and stub), compute the
+ *                     entry bytes, prepare both writes. Changes nothing a
+ *                     thread can run into: the new blocks are not yet
+ *                     reachable.
+ *   hp_site_install   while parked (or single-threaded): verify the site
+ *                     still holds the original bytes, write the entry.
+ *   hp_site_remove    while parked: verify the site holds exactly our
+ *                     entry, write the original bytes back.
+ *   hp_site_release   after: free the trampoline and stub. Only when no
+ *                     thread can return into them (HP_SITE_CALL) or be
+ *                     inside them.
+ * install/remove are async-signal-safe and return HOTPATCH_ECHANGED,
+ * without writing, when the bytes are not what they expect.
+ */
+#ifndef HP_SITE_H
+#define HP_SITE_H
+
+#include <stdint.h>
+
+#include "arch/isa.h"
+#include "codewrite.h"
+#include "nearmem.h"
+#include "symbols.h"
+
+struct hp_site_rt {
+  struct hp_site s;           /* analysis: where, how many bytes, originals */
+  uint64_t repl;              /* the replacement */
+  struct hp_near tramp;       /* runs the original: landing pad, moved
+                                 instructions, jump back */
+  struct hp_near stub;        /* absolute jump to repl, if it is out of range */
+  uint8_t entry[HP_SITE_MAX]; /* the bytes installed at s.addr */
+  struct hp_write wr;         /* prepared write of s.addr .. + s.len */
+  int installed;
+};
+
+/*
+ * Prepare patching the function `t` with `repl`. On success
+ * rt->tramp.addr is the callable original. Any failure leaves nothing
+ * allocated and returns the analyser's, allocator's or writer's code with
+ * a detail naming the function.
+ */
+int hp_site_prepare(struct hp_site_rt *rt, const struct hp_target *t,
+                    uintptr_t repl);
+int hp_site_install(struct hp_site_rt *rt);
+int hp_site_remove(struct hp_site_rt *rt);
+void hp_site_release(struct hp_site_rt *rt);
+
+/* The callable original (the trampoline's address). */
+static inline void *hp_site_original(const struct hp_site_rt *rt) {
+  return (void *)(uintptr_t)rt->tramp.addr;
+}
+
+/*
+ * The code of `t` as the analyser sees it: a copy of its bytes plus the
+ * tail after its end up to HP_TAIL_MAX that lies in the same executable
+ * segment and below t->limit. `buf` must hold t->size + HP_TAIL_MAX bytes;
+ * cold bytes are copied to `cold_buf` (t->cold_size bytes) when present.
+ */
+int hp_site_read_code(const struct hp_target *t, uint8_t *buf,
+                      uint8_t *cold_buf, struct hp_code *out);
+
+#endif
