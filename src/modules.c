@@ -102,6 +102,56 @@ static int hp_note_is_mapped(const struct dl_phdr_info *info,
   return 0;
 }
 
+#ifndef PT_GNU_PROPERTY
+#define PT_GNU_PROPERTY 0x6474e553
+#endif
+#ifndef NT_GNU_PROPERTY_TYPE_0
+#define NT_GNU_PROPERTY_TYPE_0 5
+#endif
+#if defined(__x86_64__)
+#define HP_FEATURE_1_AND 0xc0000002u /* GNU_PROPERTY_X86_FEATURE_1_AND */
+#else
+#define HP_FEATURE_1_AND 0xc0000000u /* GNU_PROPERTY_AARCH64_FEATURE_1_AND */
+#endif
+
+uint32_t hp_gnu_property_features(const void *notes, size_t size,
+                                  uint32_t pr_type) {
+  const unsigned char *p = notes, *end = p + size;
+  while ((size_t)(end - p) >= 12) {
+    uint32_t namesz, descsz, type;
+    memcpy(&namesz, p, 4);
+    memcpy(&descsz, p + 4, 4);
+    memcpy(&type, p + 8, 4);
+    size_t name_pad = (namesz + 3u) & ~3u, desc_pad = (descsz + 7u) & ~7u;
+    p += 12;
+    if (name_pad > (size_t)(end - p) || descsz > (size_t)(end - p - name_pad))
+      return 0;
+    const unsigned char *desc = p + name_pad;
+    if (type == NT_GNU_PROPERTY_TYPE_0 && namesz == 4 && !memcmp(p, "GNU", 4)) {
+      /* pr_type, pr_datasz, data padded to 8 bytes, repeated. */
+      for (size_t off = 0; descsz - off >= 8;) {
+        uint32_t pt, sz;
+        memcpy(&pt, desc + off, 4);
+        memcpy(&sz, desc + off + 4, 4);
+        if (sz > descsz - off - 8)
+          return 0;
+        if (pt == pr_type && sz >= 4) {
+          uint32_t v;
+          memcpy(&v, desc + off + 8, 4);
+          return v;
+        }
+        off += 8 + ((sz + 7u) & ~7u);
+        if (off > descsz)
+          return 0;
+      }
+    }
+    if (desc_pad > (size_t)(end - desc))
+      return 0;
+    p = desc + desc_pad;
+  }
+  return 0;
+}
+
 static void hp_read_phdrs(struct hp_builder *b, const struct dl_phdr_info *info,
                           struct hp_module *m) {
   m->lo = UINTPTR_MAX;
@@ -110,6 +160,9 @@ static void hp_read_phdrs(struct hp_builder *b, const struct dl_phdr_info *info,
     uintptr_t start = info->dlpi_addr + ph->p_vaddr;
     if (ph->p_type == PT_GNU_EH_FRAME)
       m->eh_frame_hdr = start;
+    if (ph->p_type == PT_GNU_PROPERTY && hp_note_is_mapped(info, ph))
+      m->features = hp_gnu_property_features((const void *)start, ph->p_filesz,
+                                             HP_FEATURE_1_AND);
     if (ph->p_type == PT_NOTE && !m->build_id_len &&
         hp_note_is_mapped(info, ph))
       m->build_id_len =

@@ -36,7 +36,22 @@ struct hp_module {
   unsigned char build_id[HP_BUILD_ID_MAX]; /* NT_GNU_BUILD_ID from memory */
   size_t build_id_len;                     /* 0: the object has none */
   uintptr_t eh_frame_hdr;                  /* PT_GNU_EH_FRAME, 0 if none */
+  uint32_t features; /* GNU_PROPERTY_{X86,AARCH64}_FEATURE_1_AND of the
+                        PT_GNU_PROPERTY note, for this machine: IBT/SHSTK
+                        on x86_64, BTI/PAC on aarch64 (HP_FEATURE_*) */
 };
+
+/* hp_module.features bits (the ELF property bits of the host machine). */
+#define HP_FEATURE_IBT 0x1u   /* x86_64 GNU_PROPERTY_X86_FEATURE_1_IBT */
+#define HP_FEATURE_SHSTK 0x2u /* x86_64 GNU_PROPERTY_X86_FEATURE_1_SHSTK */
+#define HP_FEATURE_BTI 0x1u   /* aarch64 GNU_PROPERTY_AARCH64_FEATURE_1_BTI */
+#define HP_FEATURE_PAC 0x2u   /* aarch64 GNU_PROPERTY_AARCH64_FEATURE_1_PAC */
+
+/* The FEATURE_1_AND word of type `pr_type` in `size` bytes of a mapped
+ * NT_GNU_PROPERTY_TYPE_0 note (ELF64 layout: properties 8-aligned).
+ * Reads nothing outside the range; 0 when absent or malformed. */
+uint32_t hp_gnu_property_features(const void *notes, size_t size,
+                                  uint32_t pr_type);
 
 struct hp_modules {
   size_t n;

@@ -12,6 +12,16 @@
  * only when nothing can return into it (the caller decides when: the
  * parking engine checks return addresses against live blocks).
  *
+ * Writes keep the page executable (rwx then r-x, or /proc/self/mem), as
+ * other blocks of the page may be running. Where only rw- then r-x works
+ * (hp_write_methods()), blocks are whole pages of their own instead, so
+ * the page written holds nothing anyone could be running yet: writing a
+ * block again once it is in use is then unsafe.
+ *
+ * Pools are at most 64 KiB (smaller where only a smaller gap is free in
+ * the window); an empty pool is unmapped. After fork() the child has its
+ * own copy of the pools and their bookkeeping.
+ *
  * Thread-safety: alloc/write/free take an internal lock; they allocate and
  * are not async-signal-safe. hp_near_contains takes no lock and allocates
  * nothing (it reads a list published with release stores).

@@ -1,3 +1,212 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder until it lands. */
+/*
+ * One patched function: analysis, trampoline, stub, entry bytes, and the
+ * prepared writes that install and remove them (see site.h).
+ *
+ * Which entry jump, in order of preference:
+ *   1. a direct jump to the replacement (in range of the site);
+ *   2. a direct jump to a stub near the site that jumps anywhere;
+ *   3. when no memory is near: the far, absolute entry jump, if the
+ *      function has room for it (the trampoline may then be anywhere).
+ * Otherwise HOTPATCH_ENONEAR; nothing is allocated.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/host.h"
+#include "errors.h"
+#include "log.h"
 #include "site.h"
+
+int hp_site_force_far;
+
+int hp_site_read_code(const struct hp_target *t, uint8_t *buf,
+                      uint8_t *cold_buf, struct hp_code *out) {
+  memset(out, 0, sizeof *out);
+  uintptr_t end = t->addr + t->size;
+  uintptr_t tail_end = end + HP_TAIL_MAX;
+  /* The tail may be padding; it must still be mapped code, and nobody's. */
+  if (t->code_end && tail_end > t->code_end)
+    tail_end = t->code_end < end ? end : t->code_end;
+  if (t->limit && t->limit >= end && tail_end > t->limit)
+    tail_end = t->limit;
+  memcpy(buf, (const void *)t->addr, t->size + (tail_end - end));
+  out->addr = t->addr;
+  out->bytes = buf;
+  out->size = t->size;
+  out->tail = tail_end - end;
+  if (t->cold_addr && t->cold_size && cold_buf) {
+    memcpy(cold_buf, (const void *)t->cold_addr, t->cold_size);
+    out->cold_addr = t->cold_addr;
+    out->cold_bytes = cold_buf;
+    out->cold_size = t->cold_size;
+  }
+#if defined(__aarch64__)
+  if (t->features & HP_FEATURE_BTI)
+    out->flags |= HP_CODE_BTI;
+#endif
+  return 0;
+}
+
+/* The trampoline for rt->s in its window: size it at the window's middle
+ * (in range, so the near forms), allocate, relocate at the real address,
+ * and grow once if the far forms there took more room. */
+static int hp_site_tramp(struct hp_site_rt *rt, const struct hp_isa *isa,
+                         uint8_t *buf) {
+  const struct hp_site *s = &rt->s;
+  uint64_t probe = s->tramp_lo || s->tramp_hi
+                       ? s->tramp_lo + (s->tramp_hi - s->tramp_lo) / 2
+                       : s->addr;
+  size_t len = 0;
+  int rc = isa->relocate(s, probe, buf, HP_TRAMP_MAX, &len);
+  for (int round = 0; !rc && round < 3; round++) {
+    rc = hp_near_alloc(s->tramp_lo, s->tramp_hi, len, isa->tramp_align,
+                       &rt->tramp);
+    if (rc)
+      return rc;
+    size_t got = 0;
+    rc = isa->relocate(s, rt->tramp.addr, buf, HP_TRAMP_MAX, &got);
+    if (!rc && got <= rt->tramp.size)
+      return hp_near_write(&rt->tramp, buf, got);
+    hp_near_free(&rt->tramp);
+    len = got;
+  }
+  return rc ? rc : hp_fail(HOTPATCH_ENOMEM, "trampoline does not settle");
+}
+
+/* Entry bytes for the analysed site: direct, else through a stub. */
+static int hp_site_entry(struct hp_site_rt *rt, const struct hp_isa *isa) {
+  char saved[HP_ERROR_MAX];
+  hp_error_save(saved);
+  if (!isa->entry(&rt->s, rt->repl, rt->entry)) {
+    hp_error_restore(saved);
+    return 0;
+  }
+  hp_error_restore(saved);
+  int rc = hp_near_alloc(rt->s.stub_lo, rt->s.stub_hi, isa->stub_len,
+                         isa->tramp_align, &rt->stub);
+  if (rc)
+    return rc;
+  uint8_t stub[64];
+  if ((rc = isa->stub(rt->stub.addr, rt->repl, stub)) != 0 ||
+      (rc = hp_near_write(&rt->stub, stub, isa->stub_len)) != 0 ||
+      (rc = isa->entry(&rt->s, rt->stub.addr, rt->entry)) != 0) {
+    hp_near_free(&rt->stub);
+    return rc;
+  }
+  return 0;
+}
+
+static void hp_site_free_blocks(struct hp_site_rt *rt) {
+  hp_near_free(&rt->tramp);
+  hp_near_free(&rt->stub);
+}
+
+/* Analyse for `need` bytes and build everything for that plan. */
+static int hp_site_plan(struct hp_site_rt *rt, const struct hp_isa *isa,
+                        const struct hp_code *code, uint32_t need,
+                        uint8_t *buf) {
+  int rc = isa->analyse(code, need, &rt->s);
+  if (!rc)
+    rc = hp_site_tramp(rt, isa, buf);
+  if (!rc)
+    rc = hp_site_entry(rt, isa);
+  if (rc)
+    hp_site_free_blocks(rt);
+  return rc;
+}
+
+int hp_site_prepare(struct hp_site_rt *rt, const struct hp_target *t,
+                    uintptr_t repl) {
+  memset(rt, 0, sizeof *rt);
+  rt->wr.mem_fd = -1;
+  rt->repl = repl;
+  const struct hp_isa *isa = hp_isa_host();
+  uint8_t *code_buf = malloc(t->size + HP_TAIL_MAX);
+  uint8_t *cold_buf = t->cold_size ? malloc(t->cold_size) : NULL;
+  uint8_t *tramp = malloc(HP_TRAMP_MAX);
+  int rc = HOTPATCH_ENOMEM;
+  if (!code_buf || (t->cold_size && !cold_buf) || !tramp)
+    goto out;
+  struct hp_code code;
+  hp_site_read_code(t, code_buf, cold_buf, &code);
+  rc = hp_site_force_far
+           ? HOTPATCH_ENONEAR
+           : hp_site_plan(rt, isa, &code, isa->near_jump_len, tramp);
+  if (rc == HOTPATCH_ENONEAR) {
+    /* Nothing near: the absolute entry jump, if the function has room. */
+    char near_detail[HP_ERROR_MAX];
+    hp_error_save(near_detail);
+    int far = hp_site_plan(rt, isa, &code, isa->far_jump_len, tramp);
+    if (!far) {
+      rc = 0;
+      hp_debug("no memory near %#lx in %s: using the far entry jump",
+               (unsigned long)t->addr, t->object);
+    } else if (!hp_site_force_far) {
+      char far_detail[HP_ERROR_MAX];
+      hp_error_save(far_detail);
+      rc = hp_fail(HOTPATCH_ENONEAR,
+                   "%.400s; nor can the far entry jump be used (%s: %.400s)",
+                   near_detail, hotpatch_err_name(far), far_detail);
+    } else {
+      rc = far;
+    }
+  }
+  if (rc)
+    goto out;
+  if (rt->s.flags & HP_SITE_ENTRY_LOOP)
+    hp_warn("a branch in the function at %#lx in %s targets its entry: "
+            "once patched, it re-enters the replacement",
+            (unsigned long)t->addr, t->object);
+  hp_debug("site %#lx+%u (flags %#x) in %s: trampoline %#lx, stub %#lx",
+           (unsigned long)rt->s.addr, rt->s.len, rt->s.flags, t->object,
+           (unsigned long)rt->tramp.addr, (unsigned long)rt->stub.addr);
+out:
+  free(code_buf);
+  free(cold_buf);
+  free(tramp);
+  return rc;
+}
+
+int hp_site_arm(struct hp_site_rt *rt) {
+  if (rt->armed)
+    return 0;
+  int rc = hp_write_prepare(&rt->wr, rt->s.addr, rt->s.len);
+  if (!rc)
+    rt->armed = 1;
+  return rc;
+}
+
+void hp_site_disarm(struct hp_site_rt *rt) {
+  if (!rt->armed)
+    return;
+  hp_write_finish(&rt->wr);
+  rt->armed = 0;
+}
+
+int hp_site_install(struct hp_site_rt *rt) {
+  if (rt->installed)
+    return 0;
+  if (!rt->armed)
+    return HOTPATCH_EINVAL;
+  int rc = hp_write_commit(&rt->wr, rt->s.orig, rt->entry);
+  if (!rc)
+    rt->installed = 1;
+  return rc;
+}
+
+int hp_site_remove(struct hp_site_rt *rt) {
+  if (!rt->installed)
+    return 0;
+  if (!rt->armed)
+    return HOTPATCH_EINVAL;
+  int rc = hp_write_commit(&rt->wr, rt->entry, rt->s.orig);
+  if (!rc)
+    rt->installed = 0;
+  return rc;
+}
+
+void hp_site_release(struct hp_site_rt *rt) {
+  hp_site_disarm(rt);
+  hp_site_free_blocks(rt);
+}

@@ -9,10 +9,14 @@
  *                     entry bytes, prepare both writes. Changes nothing a
  *                     thread can run into: the new blocks are not yet
  *                     reachable.
+ *   hp_site_arm       before parking, each time the site is about to be
+ *                     written: read the pages' protections, open what the
+ *                     write method needs (hp_write_prepare).
  *   hp_site_install   while parked (or single-threaded): verify the site
  *                     still holds the original bytes, write the entry.
  *   hp_site_remove    while parked: verify the site holds exactly our
  *                     entry, write the original bytes back.
+ *   hp_site_disarm    after the parked window.
  *   hp_site_release   after: free the trampoline and stub. Only when no
  *                     thread can return into them (HP_SITE_CALL) or be
  *                     inside them.
@@ -37,6 +41,7 @@ struct hp_site_rt {
   struct hp_near stub;        /* absolute jump to repl, if it is out of range */
   uint8_t entry[HP_SITE_MAX]; /* the bytes installed at s.addr */
   struct hp_write wr;         /* prepared write of s.addr .. + s.len */
+  int armed;
   int installed;
 };
 
@@ -48,9 +53,15 @@ struct hp_site_rt {
  */
 int hp_site_prepare(struct hp_site_rt *rt, const struct hp_target *t,
                     uintptr_t repl);
+int hp_site_arm(struct hp_site_rt *rt);
+void hp_site_disarm(struct hp_site_rt *rt);
 int hp_site_install(struct hp_site_rt *rt);
 int hp_site_remove(struct hp_site_rt *rt);
 void hp_site_release(struct hp_site_rt *rt);
+
+/* Tests only: analyse every site for the far (absolute) entry jump and
+ * place its trampoline anywhere, as when nothing is near. */
+extern int hp_site_force_far;
 
 /* The callable original (the trampoline's address). */
 static inline void *hp_site_original(const struct hp_site_rt *rt) {

@@ -555,9 +555,8 @@ static void hp_note_aliases(const struct hp_ctx *c, const struct hp_sym *pick,
       continue;
     unsigned type = GELF_ST_TYPE(sym.st_info);
     /* The next symbol bounds the padding the analyser may use. */
-    if (sym.st_value > pick->value && type != STT_SECTION &&
-        type != STT_FILE && type != STT_TLS &&
-        (!next || sym.st_value < next))
+    if (sym.st_value > pick->value && type != STT_SECTION && type != STT_FILE &&
+        type != STT_TLS && (!next || sym.st_value < next))
       next = sym.st_value;
     if (sym.st_value != pick->value || !hp_is_func(type))
       continue;
@@ -689,6 +688,11 @@ static int hp_resolve_in(struct hp_ctx *c, Elf *elf, struct hp_target *out) {
     return rc;
   out->addr = c->mod->bias + (uintptr_t)pick.value;
   out->size = (size_t)pick.size;
+  out->features = c->mod->features;
+  for (size_t i = 0; i < c->mod->nseg; i++)
+    if ((c->mod->seg[i].flags & PF_X) && out->addr >= c->mod->seg[i].start &&
+        out->addr < c->mod->seg[i].end)
+      out->code_end = c->mod->seg[i].end;
   if (pick.bind != STB_LOCAL)
     out->notes |= HP_TARGET_GLOBAL;
   hp_note_cold(c, &pick, out);

@@ -37,10 +37,12 @@ struct hp_target {
   size_t size;         /* st_size, > 0 */
   uintptr_t cold_addr; /* runtime address of foo.cold, 0 if none */
   size_t cold_size;
-  uintptr_t limit; /* the next symbol's address after addr, 0 if none: the
-                      bytes between addr + size and limit are padding or
-                      nobody's */
-  unsigned notes;  /* HP_TARGET_* */
+  uintptr_t limit;    /* the next symbol's address after addr, 0 if none: the
+                         bytes between addr + size and limit are padding or
+                         nobody's */
+  uintptr_t code_end; /* end of the executable PT_LOAD holding addr */
+  uint32_t features;  /* the object's hp_module.features (BTI, IBT...) */
+  unsigned notes;     /* HP_TARGET_* */
   char object[HP_OBJECT_NAME_MAX]; /* basename of the object, for messages */
 };
 

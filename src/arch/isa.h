@@ -124,9 +124,14 @@ struct hp_isa {
    * Write the trampoline for `s` as it will run at address `at` into buf
    * (cap bytes), set *len. It starts with a landing pad (endbr64 / BTI c,
    * or PACIxSP for HP_SITE_PAC), then the moved instructions, then a
-   * direct jump back to s->addr + s->len.
-   *   HOTPATCH_ENONEAR  `at` is outside [tramp_lo, tramp_hi] and the
-   *                     backend has no far form for something
+   * jump back to s->addr + s->len (direct when in range; x86_64 has
+   * absolute forms for everything but a few memory operands).
+   *   HOTPATCH_ENONEAR  aarch64: `at` is outside [tramp_lo, tramp_hi] (its
+   *                     branches have no far form that keeps BTI and GCS)
+   *   HOTPATCH_ERELOC   x86_64: an instruction with no far form (push/pop/
+   *                     call/jmp [rip+x], a RIP-relative use of rsp) is out
+   *                     of disp32 range from `at`
+   *   HOTPATCH_EINVAL   aarch64: `at` is not 4-aligned
    *   HOTPATCH_ENOMEM   cap too small
    */
   int (*relocate)(const struct hp_site *s, uint64_t at, uint8_t *buf,

@@ -22,6 +22,9 @@ struct fx_case {
   int force_far;          /* analyse for the far (absolute) entry jump and
                              place the trampoline anywhere */
   long args[FX_NARGS][2]; /* argument pairs to compare */
+  int no_result;          /* the function returns nothing checkable (a
+                             lone `ret`): compare only that it runs and
+                             that the replacement saw each call */
 };
 
 /* Ends with an entry whose name is NULL. */

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+#include "hp_test.h"
+
+#include "hp_maps.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+int hp_test_count_rwx(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f)
+    return -1;
+  char line[512];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    char perms[8] = "";
+    if (sscanf(line, "%*x-%*x %7s", perms) == 1 && !strncmp(perms, "rwx", 3)) {
+      fprintf(stderr, "rwx mapping: %s", line);
+      n++;
+    }
+  }
+  fclose(f);
+  return n;
+}
+
+void hp_test_perms(uintptr_t addr, char out[5]) {
+  out[0] = '\0';
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f)
+    return;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    uintptr_t lo, hi;
+    char perms[8];
+    if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &lo, &hi, perms) == 3 &&
+        addr >= lo && addr < hi) {
+      memcpy(out, perms, 4);
+      out[4] = '\0';
+      break;
+    }
+  }
+  fclose(f);
+}
+
+/* A page-aligned block of `len` bytes mapped PROT_NONE exactly at `at`, or
+ * a failure: MAP_FIXED_NOREPLACE and the address checked, so nothing that
+ * is there is ever replaced. */
+void hp_test_reserve_at(uintptr_t at, size_t len) {
+  void *r = mmap(
+      (void *)at, len, PROT_NONE,
+      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (r != MAP_FAILED && (uintptr_t)r != at)
+    munmap(r, len);
+  if ((uintptr_t)r != at)
+    fail_msg("cannot reserve 0x%lx+0x%zx: %s", (unsigned long)at, len,
+             r == MAP_FAILED ? strerror(errno) : "placed elsewhere");
+}
+
+/* Every gap of [lo, hi) filled with PROT_NONE reservations. */
+void hp_test_reserve_window(uintptr_t lo, uintptr_t hi) {
+  for (int round = 0; round < 5; round++) {
+    FILE *f = fopen("/proc/self/maps", "re");
+    assert_non_null(f);
+    char line[4096];
+    uintptr_t cur = lo;
+    int filled = 0;
+    while (cur < hi && fgets(line, sizeof line, f)) {
+      unsigned long s, e;
+      if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= cur)
+        continue;
+      if (s > cur) {
+        hp_test_reserve_at(cur, (s < hi ? s : hi) - cur);
+        filled = 1;
+      }
+      cur = e;
+    }
+    fclose(f);
+    if (cur < hi) {
+      hp_test_reserve_at(cur, hi - cur);
+      filled = 1;
+    }
+    if (!filled)
+      return;
+  }
+  fail_msg("the window [0x%lx, 0x%lx) keeps having gaps", (unsigned long)lo,
+           (unsigned long)hi);
+}
+
+/* Unmaps only the parts of [lo, hi) that are PROT_NONE anonymous. */
+void hp_test_unreserve_window(uintptr_t lo, uintptr_t hi) {
+  FILE *f = fopen("/proc/self/maps", "re");
+  assert_non_null(f);
+  char line[4096];
+  uintptr_t s_[64], e_[64];
+  int n = 0;
+  while (n < 64 && fgets(line, sizeof line, f)) {
+    unsigned long s, e;
+    char perms[5];
+    if (sscanf(line, "%lx-%lx %4s", &s, &e, perms) != 3 ||
+        strcmp(perms, "---p") != 0 || e <= lo || s >= hi)
+      continue;
+    s_[n] = s < lo ? lo : s;
+    e_[n] = e > hi ? hi : e;
+    n++;
+  }
+  fclose(f);
+  for (int i = 0; i < n; i++)
+    munmap((void *)s_[i], e_[i] - s_[i]);
+}

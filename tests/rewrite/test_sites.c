@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every hand-written fixture of this architecture (fx_<arch>.S, listed in
+ * fixtures_<arch>.c) goes through the real pipeline: resolved by name in
+ * this program, analysed, given a trampoline and an entry jump, installed,
+ * called, removed. A patched fixture must give the same results as the
+ * direct call before patching, through a replacement that calls the
+ * original through its trampoline; the trampoline called directly must
+ * too; after removal every byte of the function is the original one, and
+ * no mapping of the process is writable and executable.
+ */
+#include "hp_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "fixtures.h"
+#include "hp_maps.h"
+#include "modules.h"
+#include "nearmem.h"
+#include "site.h"
+#include "symbols.h"
+
+static long (*volatile g_orig)(long, long);
+static volatile long g_calls;
+
+/* The replacement: counts, and continues in the original. */
+static long pass_through(long a, long b) {
+  g_calls++;
+  return g_orig(a, b);
+}
+
+static void resolve(const char *name, struct hp_target *t) {
+  struct hp_modules *m = NULL;
+  assert_int_equal(hp_modules_snapshot(&m), 0);
+  struct hotpatch_func f = {.target = name};
+  int rc = hp_resolve(m, &f, t);
+  if (rc)
+    fprintf(stderr, "resolve %s: %s\n", name, hotpatch_last_error());
+  assert_int_equal(rc, 0);
+  hp_modules_free(m);
+}
+
+static void install(struct hp_site_rt *rt) {
+  assert_int_equal(hp_site_arm(rt), 0);
+  assert_int_equal(hp_site_install(rt), 0);
+  hp_site_disarm(rt);
+}
+
+static void uninstall(struct hp_site_rt *rt) {
+  assert_int_equal(hp_site_arm(rt), 0);
+  assert_int_equal(hp_site_remove(rt), 0);
+  hp_site_disarm(rt);
+}
+
+static void refused_as_expected(const struct fx_case *c,
+                                const struct hp_target *t,
+                                const uint8_t *before) {
+  struct hp_site_rt rt;
+  size_t mapped = hp_near_mapped();
+  hp_site_force_far = c->force_far;
+  int rc = hp_site_prepare(&rt, t, (uintptr_t)pass_through);
+  hp_site_force_far = 0;
+  const char *detail = hotpatch_last_error();
+  fprintf(stderr, "%s: %s (%s)\n", c->name, hotpatch_err_name(rc), detail);
+  assert_int_equal(rc, c->expect);
+  assert_true(strlen(detail) > 0);
+  /* Nothing kept, nothing written. */
+  assert_int_equal(hp_near_mapped(), mapped);
+  assert_memory_equal((const void *)t->addr, before, t->size);
+}
+
+static void fixture_runs_patched(void **state) {
+  const struct fx_case *c = *state;
+  struct hp_target t;
+  resolve(c->name, &t);
+  assert_int_equal(t.addr, (uintptr_t)c->fn);
+  uint8_t *before = malloc(t.size);
+  assert_non_null(before);
+  memcpy(before, (const void *)t.addr, t.size);
+  long want[FX_NARGS];
+  for (int i = 0; i < FX_NARGS; i++)
+    want[i] = c->fn(c->args[i][0], c->args[i][1]);
+
+  if (c->expect) {
+    refused_as_expected(c, &t, before);
+    free(before);
+    return;
+  }
+  struct hp_site_rt rt;
+  hp_site_force_far = c->force_far;
+  int rc = hp_site_prepare(&rt, &t, (uintptr_t)pass_through);
+  hp_site_force_far = 0;
+  if (rc)
+    fprintf(stderr, "%s: %s\n", c->name, hotpatch_last_error());
+  assert_int_equal(rc, 0);
+  assert_int_equal(rt.s.flags & c->want_flags, c->want_flags);
+  if (c->force_far) {
+    assert_true(rt.s.flags & HP_SITE_FAR);
+    uint64_t d = rt.tramp.addr > t.addr ? rt.tramp.addr - t.addr
+                                        : t.addr - rt.tramp.addr;
+    if (d < (1ull << 31))
+      fprintf(stderr,
+              "NOTE %s: the trampoline landed within 2 GiB of the "
+              "function; its far forms were not needed\n",
+              c->name);
+  }
+  g_orig = (long (*)(long, long))hp_site_original(&rt);
+  install(&rt);
+  assert_memory_equal((const void *)rt.s.addr, rt.entry, rt.s.len);
+  assert_int_equal(hp_test_count_rwx(), 0);
+
+  for (int i = 0; i < FX_NARGS; i++) {
+    long calls = g_calls;
+    long got = c->fn(c->args[i][0], c->args[i][1]);
+    assert_int_equal(g_calls, calls + 1);
+    long orig = g_orig(c->args[i][0], c->args[i][1]);
+    assert_int_equal(g_calls, calls + 1);
+    if (!c->no_result) {
+      assert_int_equal(got, want[i]);
+      assert_int_equal(orig, want[i]);
+    }
+  }
+
+  uninstall(&rt);
+  assert_memory_equal((const void *)t.addr, before, t.size);
+  long calls = g_calls;
+  for (int i = 0; i < FX_NARGS; i++) {
+    long got = c->fn(c->args[i][0], c->args[i][1]);
+    if (!c->no_result)
+      assert_int_equal(got, want[i]);
+  }
+  assert_int_equal(g_calls, calls);
+  hp_site_release(&rt);
+  assert_int_equal(hp_test_count_rwx(), 0);
+  free(before);
+}
+
+/* Installing over bytes someone else changed, or removing after someone
+ * else patched over us, is refused and writes nothing. */
+static void refuses_a_site_changed_under_it(void **state) {
+  (void)state;
+  const struct fx_case *c = &fx_cases[0];
+  struct hp_target t;
+  resolve(c->name, &t);
+  struct hp_site_rt rt;
+  assert_int_equal(hp_site_prepare(&rt, &t, (uintptr_t)pass_through), 0);
+  g_orig = (long (*)(long, long))hp_site_original(&rt);
+  install(&rt);
+  /* Another patcher rewrites the entry (here: our own writer, with the
+   * original bytes as the "foreign" content). */
+  struct hp_write w;
+  assert_int_equal(hp_write_prepare(&w, rt.s.addr, rt.s.len), 0);
+  assert_int_equal(hp_write_commit(&w, rt.entry, rt.s.orig), 0);
+  assert_int_equal(hp_site_arm(&rt), 0);
+  assert_int_equal(hp_site_remove(&rt), HOTPATCH_ECHANGED);
+  hp_site_disarm(&rt);
+  assert_memory_equal((const void *)rt.s.addr, rt.s.orig, rt.s.len);
+  /* And an install over bytes that are not the original ones. */
+  assert_int_equal(hp_write_commit(&w, rt.s.orig, rt.entry), 0);
+  rt.installed = 0;
+  assert_int_equal(hp_site_arm(&rt), 0);
+  assert_int_equal(hp_site_install(&rt), HOTPATCH_ECHANGED);
+  hp_site_disarm(&rt);
+  assert_memory_equal((const void *)rt.s.addr, rt.entry, rt.s.len);
+  assert_int_equal(hp_write_commit(&w, rt.entry, rt.s.orig), 0);
+  hp_write_finish(&w);
+  hp_site_release(&rt);
+  assert_int_equal(hp_test_count_rwx(), 0);
+}
+
+int main(void) {
+  size_t n = 0;
+  while (fx_cases[n].name)
+    n++;
+  struct CMUnitTest *tests = calloc(n + 1, sizeof *tests);
+  char **names = calloc(n, sizeof *names);
+  if (!tests || !names)
+    return 1;
+  for (size_t i = 0; i < n; i++) {
+    const struct fx_case *c = &fx_cases[i];
+    if (asprintf(&names[i], "%s_%s", c->expect ? "refuses" : "patches",
+                 c->name) < 0)
+      return 1;
+    tests[i].name = names[i];
+    tests[i].test_func = fixture_runs_patched;
+    tests[i].initial_state = (void *)c;
+  }
+  tests[n].name = "refuses_a_site_changed_under_it";
+  tests[n].test_func = refuses_a_site_changed_under_it;
+  int rc = _cmocka_run_group_tests("rewrite_sites", tests, n + 1, NULL, NULL);
+  for (size_t i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  free(tests);
+  return rc;
+}
