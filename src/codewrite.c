@@ -402,7 +402,9 @@ int hp_write_verify(const struct hp_write *w) {
     return rc;
   for (int i = 0; i < w->npages && !rc; i++) {
     const struct hp_map *mp = hp_maps_find(&maps, w->page[i]);
-    if (!mp || mp->prot != w->prot[i]) {
+    /* The maps show only r, w and x (not a caller's PROT_BTI). */
+    if (!mp ||
+        mp->prot != (w->prot[i] & (PROT_READ | PROT_WRITE | PROT_EXEC))) {
       char was[4] = {w->prot[i] & PROT_READ ? 'r' : '-',
                      w->prot[i] & PROT_WRITE ? 'w' : '-',
                      w->prot[i] & PROT_EXEC ? 'x' : '-', '\0'};

@@ -63,7 +63,8 @@ struct hp_write {
   int method; /* the one this write uses (see hp_write_prepare) */
   int npages; /* 1 or 2: a site may straddle a page boundary */
   uintptr_t page[2];
-  int prot[2]; /* original PROT_* of each page */
+  int prot[2]; /* original PROT_* of each page (from the maps; the caller
+                  may add bits they do not show, such as PROT_BTI) */
   int mem_fd;  /* /proc/self/mem, or -1 */
   size_t pagesz;
 };

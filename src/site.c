@@ -12,6 +12,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 
 #include "arch/host.h"
 #include "errors.h"
@@ -45,6 +47,27 @@ int hp_site_read_code(const struct hp_target *t, uint8_t *buf,
   if (t->features & HP_FEATURE_BTI)
     out->flags |= HP_CODE_BTI;
 #endif
+  return 0;
+}
+
+#if defined(__aarch64__)
+#ifndef PROT_BTI
+#define PROT_BTI 0x10
+#endif
+#ifndef HWCAP2_BTI
+#define HWCAP2_BTI (1ul << 17)
+#endif
+#endif
+
+/* The loader (the kernel, for the program) maps the code of a BTI object
+ * with PROT_BTI when the CPU has BTI. The write puts back what
+ * /proc/self/maps shows, r-x, which would leave the page unguarded. */
+static int hp_site_hidden_prot(const struct hp_target *t) {
+#if defined(__aarch64__)
+  if ((t->features & HP_FEATURE_BTI) && (getauxval(AT_HWCAP2) & HWCAP2_BTI))
+    return PROT_BTI;
+#endif
+  (void)t;
   return 0;
 }
 
@@ -121,6 +144,7 @@ int hp_site_prepare(struct hp_site_rt *rt, const struct hp_target *t,
   memset(rt, 0, sizeof *rt);
   rt->wr.mem_fd = -1;
   rt->repl = repl;
+  rt->hidden_prot = hp_site_hidden_prot(t);
   const struct hp_isa *isa = hp_isa_host();
   uint8_t *code_buf = malloc(t->size + HP_TAIL_MAX);
   uint8_t *cold_buf = t->cold_size ? malloc(t->cold_size) : NULL;
@@ -172,9 +196,12 @@ int hp_site_arm(struct hp_site_rt *rt) {
   if (rt->armed)
     return 0;
   int rc = hp_write_prepare(&rt->wr, rt->s.addr, rt->s.len);
-  if (!rc)
-    rt->armed = 1;
-  return rc;
+  if (rc)
+    return rc;
+  for (int i = 0; i < rt->wr.npages; i++)
+    rt->wr.prot[i] |= rt->hidden_prot;
+  rt->armed = 1;
+  return 0;
 }
 
 void hp_site_disarm(struct hp_site_rt *rt) {

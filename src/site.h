@@ -41,6 +41,9 @@ struct hp_site_rt {
   struct hp_near stub;        /* absolute jump to repl, if it is out of range */
   uint8_t entry[HP_SITE_MAX]; /* the bytes installed at s.addr */
   struct hp_write wr;         /* prepared write of s.addr .. + s.len */
+  int hidden_prot;            /* PROT_BTI of the code pages, which
+                                 /proc/self/maps does not show: added to the
+                                 protection each write puts back */
   int armed;
   int installed;
 };
