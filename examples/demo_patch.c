@@ -10,11 +10,8 @@ static int fixed_format_reply(char *out, size_t cap, const char *name) {
 
 HOTPATCH_DEFINE(.name = "demo-fix-1",
                 .description = "greet nameless requests as 'stranger'",
-                .funcs =
-                    (const struct hotpatch_func[]){
-                        {.target = "format_reply",
-                         .file = "demo_server.c",
-                         .replacement = (void *)fixed_format_reply},
-                        {0}},
-                .states = (const struct hotpatch_state[]){
-                    {.id = 0xd3, .version = 1}, {0}});
+                .funcs = (const struct hotpatch_func[]){
+                    {.target = "format_reply",
+                     .file = "demo_server.c",
+                     .replacement = (void *)fixed_format_reply},
+                    {0}});

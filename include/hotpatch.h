@@ -291,6 +291,61 @@ HOTPATCH_API int hotpatch_load(const char *path, hotpatch_patch **out);
 HOTPATCH_API int hotpatch_register(const struct hotpatch_desc *d,
                                    hotpatch_patch **out);
 
+/** Options of one action; NULL means all defaults. */
+struct hotpatch_opts {
+  uint32_t timeout_ms; /* deadline for parking every thread at a safe point;
+                          0 = the configured default (hotpatch_config) */
+  unsigned flags;      /* reserved, 0 */
+};
+
+/**
+ * Switch a LOADED patch's functions to their replacements while every other
+ * thread is parked at a safe point (no thread's PC or return address is in
+ * a function being replaced; with HOTPATCH_FUNC_ALLOW_ACTIVE only in the
+ * bytes overwritten). Everything that can fail or allocate (analysis,
+ * trampolines) is done before any thread stops; the parked window only
+ * writes the sites. Each `original` pointer is set before the switch and
+ * reaches the old code through a trampoline. If a thread is not at a safe
+ * point, all are released and the check is retried, backing off, until
+ * the deadline. A failure leaves every byte as it was.
+ *
+ * Applying an APPLIED patch returns 0 and does nothing.
+ * Threads blocked in a system call see it interrupted and restarted
+ * (SA_RESTART), except the calls signal(7) lists as never restarted, which
+ * return EINTR (see docs/safety.md).
+ *
+ * @retval 0                    applied
+ * @retval HOTPATCH_EINVAL      NULL or unknown handle; a reverted patch
+ *                              without HOTPATCH_REAPPLYABLE
+ * @retval HOTPATCH_EBUSY       the deadline passed: a thread stayed inside a
+ *                              function being replaced, or did not stop (it
+ *                              blocks the signal; a cooperative thread that
+ *                              did not reach hotpatch_safepoint()); the
+ *                              detail names the thread and the function. Or
+ *                              called from inside another action.
+ * @retval HOTPATCH_EOPNOTSUPP  hooks, states, HOTPATCH_REPLACE or stacking on
+ *                              an applied patch's function (not yet)
+ * @retval HOTPATCH_ETOOSHORT, HOTPATCH_EBRANCHIN, HOTPATCH_ERELOC,
+ *         HOTPATCH_EDECODE, HOTPATCH_ENONEAR  a function's entry cannot be
+ *                              rewritten (docs/rewriting.md)
+ * @retval HOTPATCH_ECODEWRITE  no way to write code in this process
+ * @retval HOTPATCH_ECHANGED    a function's entry changed since it was read
+ * The result is also kept as hotpatch_rc(p).
+ * Thread-safety: safe; serialised with every other action.
+ */
+HOTPATCH_API int hotpatch_apply(hotpatch_patch *p,
+                                const struct hotpatch_opts *o);
+
+/**
+ * Switch an APPLIED patch's functions back to the original code, under the
+ * same parking protocol: no thread's PC or return address may be in a
+ * replacement or a trampoline. The trampolines are freed. Reverting a
+ * LOADED patch returns 0 and does nothing.
+ * @retval HOTPATCH_EBUSY, HOTPATCH_ECHANGED, HOTPATCH_EINVAL as for apply
+ */
+HOTPATCH_API int hotpatch_revert(hotpatch_patch *p,
+                                 const struct hotpatch_opts *o);
+
 /**
  * Forget a LOADED patch and dlclose() its object (if it came from
  * hotpatch_load). The handle is invalid afterwards.
@@ -340,6 +395,49 @@ struct hotpatch_func_info {
  */
 HOTPATCH_API int hotpatch_func_info(const hotpatch_patch *p, size_t i,
                                     struct hotpatch_func_info *out);
+
+/* ------------------------------------------------------------------------ */
+/* Threads that park themselves                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * To switch code, an action parks every other thread of the process: it
+ * sends each one the park signal (HOTPATCH_SIGNAL, default SIGRTMIN+7),
+ * whose handler waits until the code is switched. A thread that must not
+ * be interrupted by a signal (its blocking calls would return EINTR, it
+ * blocks signals, it is timing-sensitive) can instead declare itself
+ * cooperative and park itself at points of its choosing. docs/safety.md
+ * describes the protocol and what a parked thread may be doing.
+ */
+
+/**
+ * Declare the calling thread cooperative (`on` non-zero) or not (0).
+ * A cooperative thread is never sent the park signal; it must call
+ * hotpatch_safepoint() regularly, e.g. at the top of its event loop. If it
+ * does not reach hotpatch_safepoint() before an action's deadline (it
+ * sleeps in a blocking call, say), the action fails with HOTPATCH_EBUSY
+ * naming it. Registering twice, or unregistering a thread that is not
+ * registered, does nothing. A thread that is being waited for when it
+ * unregisters parks first. A thread that exits is unregistered; after
+ * fork() only the forking thread can still be cooperative.
+ * @retval 0              done
+ * @retval HOTPATCH_ENOMEM more than 1024 threads are cooperative
+ * Thread-safety: safe. Async-signal-safety: not safe.
+ */
+HOTPATCH_API int hotpatch_thread_cooperative(int on);
+
+/**
+ * A safe point of a cooperative thread: if an action is waiting for this
+ * thread, park here until the code is switched, then return; otherwise
+ * return at once (one atomic load). Parked here, the thread is checked
+ * like any other: if a function being replaced is on its stack (its
+ * caller, say) the action releases it and retries, so a loop that never
+ * returns and calls this from inside must be flagged
+ * HOTPATCH_FUNC_ALLOW_ACTIVE to be replaced. Does nothing in a thread that
+ * is not cooperative.
+ * Thread-safety: safe. Async-signal-safety: safe.
+ */
+HOTPATCH_API void hotpatch_safepoint(void);
 
 #ifdef __cplusplus
 }

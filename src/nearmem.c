@@ -478,3 +478,9 @@ int hp_near_contains(uintptr_t pc) {
 }
 
 size_t hp_near_mapped(void) { return LOAD(&hp_mapped, relaxed); }
+
+/* The forking thread holds the lock across fork(), so the child's copy of
+ * the pools is never caught half-changed and its lock is free. */
+void hp_near_atfork_prepare(void) { pthread_mutex_lock(&hp_near_lock); }
+void hp_near_atfork_parent(void) { pthread_mutex_unlock(&hp_near_lock); }
+void hp_near_atfork_child(void) { pthread_mutex_unlock(&hp_near_lock); }

@@ -65,4 +65,10 @@ int hp_near_contains(uintptr_t pc);
 /* Bytes mapped for pools (for tests and bench). */
 size_t hp_near_mapped(void);
 
+/* fork(): the lock is taken before and released after, in both processes
+ * (park.c registers these with pthread_atfork). */
+void hp_near_atfork_prepare(void);
+void hp_near_atfork_parent(void);
+void hp_near_atfork_child(void);
+
 #endif

@@ -8,9 +8,13 @@
 #include "hotpatch.h"
 #include "symbols.h"
 
+struct hp_site_rt;
+
 struct hp_func_rt {
   const struct hotpatch_func *f; /* the descriptor entry */
   struct hp_target t;            /* where it resolved */
+  uintptr_t repl_lo, repl_hi;    /* the replacement's extent (revert's hot
+                                    range), found at the first apply */
 };
 
 struct hotpatch_patch {
@@ -19,7 +23,9 @@ struct hotpatch_patch {
   void *dl;   /* dlopen handle (hotpatch_load), NULL if registered */
   char *path; /* the file loaded, NULL if registered */
   int applied;
+  int reverted; /* was applied once and reverted (HOTPATCH_REAPPLYABLE) */
   int rc;
+  struct hp_site_rt *sites; /* while applied: one per func (apply.c) */
   size_t nfuncs;
   struct hp_func_rt *funcs;
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "park.h"
 #include "patch.h"
 
 static pthread_mutex_t hp_registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -13,6 +14,7 @@ static _Thread_local int hp_holds_lock;
 int hp_registry_held(void) { return hp_holds_lock; }
 
 int hp_action_begin(const char *what) {
+  hp_fork_handlers_once();
   if (hp_holds_lock)
     return hp_fail(HOTPATCH_EBUSY,
                    "%s: called from inside another hotpatch "
@@ -27,6 +29,29 @@ void hp_action_end(void) {
   hp_holds_lock = 0;
   pthread_mutex_unlock(&hp_registry_lock);
 }
+
+/*
+ * fork(): the forking thread takes the lock so that the child never
+ * inherits it held by a thread that does not exist there; a thread that
+ * forks from inside an action already holds it, and so does its child.
+ */
+static int hp_fork_took_lock; /* written only by the forking thread */
+
+void hp_registry_atfork_prepare(void) {
+  if (hp_holds_lock)
+    return;
+  pthread_mutex_lock(&hp_registry_lock);
+  hp_fork_took_lock = 1;
+}
+
+void hp_registry_atfork_parent(void) {
+  if (hp_fork_took_lock) {
+    hp_fork_took_lock = 0;
+    pthread_mutex_unlock(&hp_registry_lock);
+  }
+}
+
+void hp_registry_atfork_child(void) { hp_registry_atfork_parent(); }
 
 /* Readers nest inside an action or foreach callback of the same thread. */
 static int hp_read_begin(void) {
@@ -77,6 +102,7 @@ void hp_patch_free(struct hotpatch_patch *p) {
   if (!p)
     return;
   free(p->funcs);
+  free(p->sites);
   free(p->path);
   free(p);
 }

@@ -735,3 +735,48 @@ int hp_resolve(const struct hp_modules *m, const struct hotpatch_func *f,
     memset(out, 0, offsetof(struct hp_target, object));
   return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* The extent of code at an address (a replacement, for the revert check)   */
+
+int hp_func_extent(const struct hp_modules *m, uintptr_t addr, uintptr_t *lo,
+                   uintptr_t *hi) {
+  const struct hp_module *mod = hp_modules_by_addr(m, addr);
+  if (!mod)
+    return hp_fail(HOTPATCH_ENOTCODE, "%#lx is in no loaded object",
+                   (unsigned long)addr);
+  /* Conservative default: to the end of the executable segment. */
+  *lo = addr;
+  *hi = addr + 1;
+  for (size_t i = 0; i < mod->nseg; i++)
+    if ((mod->seg[i].flags & PF_X) && addr >= mod->seg[i].start &&
+        addr < mod->seg[i].end)
+      *hi = mod->seg[i].end;
+  int fd = -1;
+  Elf *elf = NULL;
+  struct hp_symtab tab = {0};
+  char saved[HP_ERROR_MAX];
+  hp_error_save(saved);
+  if (mod->is_vdso || hp_elf_open(mod->path, &fd, &elf) ||
+      hp_find_symtab(elf, &tab)) {
+    hp_elf_close(fd, elf);
+    hp_error_restore(saved); /* no table: the default stands */
+    return 0;
+  }
+  for (size_t i = 1; i < tab.n; i++) {
+    GElf_Sym sym;
+    const char *name;
+    int defined;
+    if (hp_sym_read(&tab, i, &sym, &name, &defined) || !defined ||
+        !hp_is_func(GELF_ST_TYPE(sym.st_info)) || !sym.st_size)
+      continue;
+    uintptr_t s = mod->bias + (uintptr_t)sym.st_value;
+    if (addr >= s && addr < s + sym.st_size) {
+      *lo = s;
+      *hi = s + (uintptr_t)sym.st_size;
+      break;
+    }
+  }
+  hp_elf_close(fd, elf);
+  return 0;
+}

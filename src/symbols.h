@@ -78,4 +78,13 @@ struct hp_target {
 int hp_resolve(const struct hp_modules *m, const struct hotpatch_func *f,
                struct hp_target *out);
 
+/*
+ * The function holding `addr` (a replacement): [lo, hi) from the object's
+ * .symtab/.dynsym; when no sized symbol covers it, conservatively [addr,
+ * end of its executable segment). HOTPATCH_ENOTCODE if no object holds
+ * addr. Allocates (libelf): before any thread is parked.
+ */
+int hp_func_extent(const struct hp_modules *m, uintptr_t addr, uintptr_t *lo,
+                   uintptr_t *hi);
+
 #endif

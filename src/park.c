@@ -1,0 +1,1007 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parking every other thread (contract in park.h; protocol in
+ * docs/safety.md).
+ *
+ * The patcher publishes a generation, then sends each thread the park
+ * signal carrying its slot index and that generation. The handler fills
+ * the slot from its ucontext, marks it PARKED, bumps the acknowledgement
+ * counter and sleeps on a futex until the release word stops holding its
+ * generation. Cooperative threads are not signalled: they find their slot
+ * in the cooperative registry when they call hotpatch_safepoint() and park
+ * there the same way. Everything that runs while threads are parked
+ * (handler, safepoint, hp_park_stop, hp_park_release) uses raw system
+ * calls and atomics only: a parked thread may hold malloc's, stdio's or
+ * the loader's lock, and libc's own pages may be the ones being patched.
+ *
+ * Memory ordering (every rule is restated where it applies):
+ * - Publication: the patcher writes hp_cur_slot/hp_cur_cap, hp_stop_pid
+ *   and the release word, then stores hp_active_gen (seq_cst, a release);
+ *   a parker that loads hp_active_gen == its generation (seq_cst, an
+ *   acquire) sees all of them.
+ * - A slot's tid/name are written before its state becomes SIGNALLED
+ *   (release); the parker reads them after loading SIGNALLED (acquire).
+ * - The parker writes tid/uc/pc/sp/lr/on_altstack before storing PARKED
+ *   (release); the patcher reads them after loading PARKED (acquire).
+ * - Slot lifetime: a parker increments hp_inflight before it checks the
+ *   generation and decrements it once it no longer touches its slot. The
+ *   patcher ends a stop by storing hp_active_gen = 0 and then waiting for
+ *   hp_inflight == 0 (both seq_cst: either the parker sees 0 and leaves,
+ *   or the patcher sees its increment and waits), so no late handler ever
+ *   writes a slot array that hp_park_finish may free, or a stop that ended.
+ * - Release: the patcher's code writes happen before its release store of
+ *   the release word; a parked thread's acquire load of it, followed by
+ *   hp_arch_serialise(), makes those writes visible to its fetches.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/host.h"
+#include "arch/syscall.h"
+#include "config.h"
+#include "errors.h"
+#include "hotpatch.h"
+#include "log.h"
+#include "nearmem.h"
+#include "park.h"
+
+#define HP_MS 1000000ull
+#define HP_RESEND_NS (100 * HP_MS) /* a signal not acknowledged: resend */
+#define HP_PROBE_NS (5 * HP_MS)    /* how often to look for exited threads */
+#define HP_COOP_MAX 1024           /* cooperative threads at most */
+#define HP_DENTS_CAP (16u << 10)   /* getdents64 buffer */
+#define HP_TID_SKIP (-2)           /* io_uring or emulator thread */
+#define HP_TID_NONE (-1)           /* known, no slot in this stop */
+
+/* tid -> slot index of this stop, and comm read by prepare. */
+struct hp_park_tid {
+  pid_t tid;    /* 0: empty */
+  int32_t slot; /* index, HP_TID_NONE or HP_TID_SKIP */
+  char name[16];
+};
+
+/* Shared between the patcher and the parkers (ordering: top of file). */
+static atomic_uint hp_active_gen; /* 0: no stop in progress */
+static atomic_uint hp_release;    /* futex: == gen while parked */
+static atomic_uint hp_acks;       /* futex: bumped by each parker */
+static atomic_uint hp_inflight;   /* parkers that may touch a slot */
+static atomic_int hp_stop_pid;    /* si_pid of our own signals */
+static struct hp_slot *_Atomic hp_cur_slot;
+static atomic_size_t hp_cur_cap;
+static atomic_int hp_stop_busy; /* one stop at a time */
+static uint32_t hp_gen_counter; /* patcher only */
+
+#define LD(p, mo) atomic_load_explicit(p, memory_order_##mo)
+#define ST(p, v, mo) atomic_store_explicit(p, v, memory_order_##mo)
+/* Slot states are plain uint32_t in the header: GNU atomics on them. */
+#define SLD(s) __atomic_load_n(&(s)->state, __ATOMIC_ACQUIRE)
+#define SST(s, v) __atomic_store_n(&(s)->state, (uint32_t)(v), __ATOMIC_RELEASE)
+
+static int hp_state_cas(struct hp_slot *s, uint32_t from, uint32_t to) {
+  return __atomic_compare_exchange_n(&s->state, &from, to, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE);
+}
+
+uint64_t hp_now_ns(void) {
+  struct timespec ts;
+  if (hp_sys_clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+    return 0;
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void hp_futex_wait(atomic_uint *w, uint32_t val, uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000ull),
+                        (long)(ns % 1000000000ull)};
+  hp_sys_futex((uint32_t *)w, FUTEX_WAIT_PRIVATE, val, ns ? &ts : NULL);
+}
+
+static void hp_futex_wake(atomic_uint *w, int n) {
+  hp_sys_futex((uint32_t *)w, FUTEX_WAKE_PRIVATE, (uint32_t)n, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The parked side: the handler and hotpatch_safepoint                       */
+/* ------------------------------------------------------------------------ */
+
+static int hp_on_altstack(void) {
+  stack_t ss;
+  if (hp_sys_sigaltstack(NULL, &ss) < 0)
+    return 0;
+  return (ss.ss_flags & SS_ONSTACK) != 0;
+}
+
+/*
+ * Take slot `idx` of generation `gen` for the calling thread, park until
+ * released, serialise. Returns at once if the generation is not the
+ * active one or the slot is not this thread's to take. Raw syscalls and
+ * atomics only: this runs in a signal handler, and its wait must not enter
+ * a libc page the patcher may be writing.
+ */
+static void hp_park_here(uint32_t gen, uint32_t idx, const ucontext_t *uc,
+                         uintptr_t pc, uintptr_t sp, uintptr_t lr, int coop) {
+  /* Counted before the generation check: see "Slot lifetime" above. */
+  atomic_fetch_add_explicit(&hp_inflight, 1, memory_order_seq_cst);
+  /* Acquire (seq_cst): pairs with the patcher's store of the generation,
+   * which published hp_cur_slot, hp_cur_cap and the release word. */
+  if (gen == 0 || LD(&hp_active_gen, seq_cst) != gen) {
+    atomic_fetch_sub_explicit(&hp_inflight, 1, memory_order_release);
+    return;
+  }
+  struct hp_slot *slots = LD(&hp_cur_slot, relaxed);
+  struct hp_slot *s = idx < LD(&hp_cur_cap, relaxed) ? &slots[idx] : NULL;
+  pid_t tid = (pid_t)hp_sys_gettid();
+  /* Acquire: the patcher wrote tid before its release store of
+   * SIGNALLED. The CAS makes a duplicate (a resent signal handled while
+   * hotpatch_safepoint parks, say) back off. */
+  if (!s || SLD(s) != HP_SLOT_SIGNALLED || s->tid != tid ||
+      !hp_state_cas(s, HP_SLOT_SIGNALLED, HP_SLOT_CLAIMED)) {
+    atomic_fetch_sub_explicit(&hp_inflight, 1, memory_order_release);
+    return;
+  }
+  s->uc = uc;
+  s->pc = pc;
+  s->sp = sp;
+  s->lr = lr;
+  s->cooperative = coop;
+  s->on_altstack = hp_on_altstack();
+  /* Release: the patcher's acquire load of PARKED sees every field. */
+  SST(s, HP_SLOT_PARKED);
+  /* The slot is no longer touched: hp_park_finish may free it. */
+  atomic_fetch_sub_explicit(&hp_inflight, 1, memory_order_release);
+  atomic_fetch_add_explicit(&hp_acks, 1, memory_order_release);
+  hp_futex_wake(&hp_acks, 1);
+  /* Acquire: pairs with hp_park_release's release store, after which the
+   * patcher's code writes are visible to this thread's loads. The signal
+   * is not authoritative, the word is: loop over spurious wakeups and
+   * EINTR (another signal cannot interrupt: the handler blocks them). */
+  while (LD(&hp_release, acquire) == gen)
+    hp_futex_wait(&hp_release, gen, 0);
+  /* Returning from a handler does not serialise the instruction stream
+   * (pitfalls §3.2): fetch the new code from here on. */
+  hp_arch_serialise();
+}
+
+static void hp_park_handler(int sig, siginfo_t *si, void *ucv) {
+  (void)sig;
+  /* Raw syscalls never write errno; kept anyway for the contract. */
+  int saved = errno;
+  const ucontext_t *uc = ucv;
+  /* Only our own queued signal carries a slot: anything else (kill(1) of
+   * this number from outside) is ignored. */
+  if (si->si_code == SI_QUEUE && si->si_pid == LD(&hp_stop_pid, relaxed)) {
+    uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+    hp_park_here((uint32_t)v, (uint32_t)(v >> 32), uc, hp_arch_ctx_pc(uc),
+                 hp_arch_ctx_sp(uc), hp_arch_ctx_lr(uc), 0);
+  }
+  errno = saved;
+}
+
+/*
+ * The cooperative registry: a fixed array of tids, claimed by CAS. The
+ * patcher writes a thread's assignment (generation << 32 | slot) into its
+ * entry instead of signalling it; the thread reads it in
+ * hotpatch_safepoint(). Unregistering and assigning race; both sides
+ * store then load seq_cst (Dekker): the patcher stores the assignment and
+ * reloads the tid, the thread stores tid 0 and reloads the assignment, so
+ * at least one sees the other: either the patcher signals the thread, or
+ * the thread parks before it leaves (or both, and the slot's CAS keeps
+ * one).
+ */
+struct hp_coop {
+  atomic_int tid;
+  atomic_ullong assign;
+};
+
+static struct hp_coop hp_coop[HP_COOP_MAX];
+static atomic_uint hp_coop_hw; /* entries [0, hw) were ever used */
+static _Thread_local struct hp_coop *hp_coop_self;
+static pthread_key_t hp_coop_key;
+static pthread_once_t hp_coop_once = PTHREAD_ONCE_INIT;
+
+static struct hp_coop *hp_coop_find(pid_t tid) {
+  unsigned hw = LD(&hp_coop_hw, acquire);
+  for (unsigned i = 0; i < hw && i < HP_COOP_MAX; i++)
+    if (LD(&hp_coop[i].tid, seq_cst) == tid)
+      return &hp_coop[i];
+  return NULL;
+}
+
+static uintptr_t hp_current_sp(void) {
+  uintptr_t sp;
+#if defined(__x86_64__)
+  __asm__ __volatile__("mov %%rsp, %0" : "=r"(sp));
+#else
+  __asm__ __volatile__("mov %0, sp" : "=r"(sp));
+#endif
+  return sp;
+}
+
+/* Not inlined: its frame (and the saved return addresses above it) is
+ * what the safe-point scan starts from. */
+__attribute__((noinline)) static void hp_coop_park(struct hp_coop *e) {
+  uint64_t a = LD(&e->assign, seq_cst);
+  if (!a || (uint32_t)a != LD(&hp_active_gen, relaxed))
+    return; /* none, or of a stop that is over (rechecked below) */
+  uintptr_t lr = 0;
+#if defined(__aarch64__)
+  lr = (uintptr_t)__builtin_extract_return_addr(__builtin_return_address(0));
+#endif
+  /* No signal may arrive in the middle, as none can in the handler: the
+   * park signal (the patcher signals a thread that unregisters meanwhile)
+   * or a handler calling hotpatch_safepoint() would park on top of this
+   * frame while it counts in hp_inflight, and hp_park_end would wait for
+   * that count forever. Delivered after, they find the stop over. */
+  uint64_t block = ~(1ull << (SIGSEGV - 1) | 1ull << (SIGBUS - 1) |
+                     1ull << (SIGILL - 1) | 1ull << (SIGFPE - 1) |
+                     1ull << (SIGTRAP - 1) | 1ull << (SIGABRT - 1)),
+           old;
+  hp_sys_rt_sigprocmask(SIG_BLOCK, &block, &old);
+  hp_park_here((uint32_t)a, (uint32_t)(a >> 32), NULL, (uintptr_t)&hp_coop_park,
+               hp_current_sp(), lr, 1);
+  hp_sys_rt_sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+void hotpatch_safepoint(void) {
+  /* The cost when nothing is pending: one relaxed load. */
+  if (__builtin_expect(LD(&hp_active_gen, relaxed) == 0, 1))
+    return;
+  struct hp_coop *e = hp_coop_self;
+  if (e)
+    hp_coop_park(e);
+}
+
+static void hp_coop_leave(struct hp_coop *e) {
+  /* Dekker with hp_scan's assignment: store, then load (both seq_cst). */
+  ST(&e->tid, 0, seq_cst);
+  hp_coop_park(e);
+  /* The assignment stays: clearing it could erase one the patcher makes
+   * for this thread if it registers again at once (a stale one is
+   * harmless: hp_park_here checks the generation, the tid and the
+   * state). */
+  hp_coop_self = NULL;
+}
+
+static void hp_coop_exit(void *v) { hp_coop_leave(v); }
+
+static void hp_coop_init(void) {
+  (void)pthread_key_create(&hp_coop_key, hp_coop_exit);
+}
+
+int hotpatch_thread_cooperative(int on) {
+  hp_clear_error();
+  hp_fork_handlers_once();
+  pthread_once(&hp_coop_once, hp_coop_init);
+  struct hp_coop *e = hp_coop_self;
+  if (!on) {
+    if (e) {
+      (void)pthread_setspecific(hp_coop_key, NULL);
+      hp_coop_leave(e);
+    }
+    return 0;
+  }
+  if (e)
+    return 0;
+  int tid = (int)hp_sys_gettid();
+  for (unsigned i = 0; i < HP_COOP_MAX; i++) {
+    int zero = 0;
+    if (LD(&hp_coop[i].tid, relaxed) != 0 ||
+        !atomic_compare_exchange_strong(&hp_coop[i].tid, &zero, tid))
+      continue;
+    e = &hp_coop[i];
+    unsigned hw = LD(&hp_coop_hw, relaxed);
+    while (hw < i + 1 && !atomic_compare_exchange_weak(&hp_coop_hw, &hw, i + 1))
+      ;
+    hp_coop_self = e;
+    /* The destructor unregisters a thread that exits registered, so a
+     * recycled tid is not taken for a cooperative thread. */
+    if (pthread_setspecific(hp_coop_key, e) != 0) {
+      hp_coop_leave(e);
+      return hp_fail(HOTPATCH_ENOMEM,
+                     "hotpatch_thread_cooperative: no thread-specific slot");
+    }
+    return 0;
+  }
+  return hp_fail(HOTPATCH_ENOMEM,
+                 "hotpatch_thread_cooperative: more than %d cooperative "
+                 "threads",
+                 HP_COOP_MAX);
+}
+
+/* ------------------------------------------------------------------------ */
+/* fork()                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void hp_fork_prepare(void) {
+  /* Order: registry, then near memory (an action holds the first while
+   * it takes the second). */
+  hp_registry_atfork_prepare();
+  hp_near_atfork_prepare();
+}
+
+static void hp_fork_parent(void) {
+  hp_near_atfork_parent();
+  hp_registry_atfork_parent();
+}
+
+static void hp_fork_child(void) {
+  hp_near_atfork_child();
+  hp_registry_atfork_child();
+  /* Only this thread exists here: no stop, nobody parked, nobody else
+   * cooperative (its tid is new). */
+  ST(&hp_active_gen, 0, relaxed);
+  ST(&hp_release, 0, relaxed);
+  ST(&hp_acks, 0, relaxed);
+  ST(&hp_inflight, 0, relaxed);
+  ST(&hp_stop_busy, 0, relaxed);
+  ST(&hp_cur_slot, NULL, relaxed);
+  ST(&hp_cur_cap, 0, relaxed);
+  for (unsigned i = 0; i < HP_COOP_MAX; i++) {
+    ST(&hp_coop[i].tid, 0, relaxed);
+    ST(&hp_coop[i].assign, 0, relaxed);
+  }
+  if (hp_coop_self)
+    ST(&hp_coop_self->tid, (int)hp_sys_gettid(), seq_cst);
+}
+
+static pthread_once_t hp_fork_once = PTHREAD_ONCE_INIT;
+
+static void hp_fork_register(void) {
+  if (pthread_atfork(hp_fork_prepare, hp_fork_parent, hp_fork_child) != 0)
+    hp_warn("pthread_atfork failed: fork() during an action may deadlock "
+            "the child");
+}
+
+void hp_fork_handlers_once(void) {
+  pthread_once(&hp_fork_once, hp_fork_register);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Before the stop: the handler, the slots, the known threads                */
+/* ------------------------------------------------------------------------ */
+
+/* glibc's SIGRTMIN is a function: name the number for humans. */
+static void hp_sig_name(int sig, char *out, size_t cap) {
+  if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+    snprintf(out, cap, "signal %d (SIGRTMIN+%d)", sig, sig - SIGRTMIN);
+  else
+    snprintf(out, cap, "signal %d", sig);
+}
+
+static int hp_foreign_handler(int sig, const struct sigaction *old) {
+  void *h = old->sa_flags & SA_SIGINFO ? (void *)old->sa_sigaction
+                                       : (void *)old->sa_handler;
+  if (h == (void *)hp_park_handler || old->sa_handler == SIG_DFL ||
+      old->sa_handler == SIG_IGN)
+    return 0;
+  Dl_info di;
+  const char *sym = "?", *obj = "?";
+  if (dladdr(h, &di)) {
+    sym = di.dli_sname ? di.dli_sname : "?";
+    obj = di.dli_fname ? di.dli_fname : "?";
+  }
+  char name[48];
+  hp_sig_name(sig, name, sizeof name);
+  return hp_fail(HOTPATCH_EBUSY,
+                 "%s, the park signal, already has a handler: %p (%s in %s); "
+                 "choose another with HOTPATCH_SIGNAL=N or "
+                 "hotpatch_init(park_signal)",
+                 name, h, sym, obj);
+}
+
+/*
+ * Our handler on `sig`: every signal blocked while it runs except the
+ * synchronous ones (a fault in it must still kill), no SA_ONSTACK
+ * (alternate stacks are small; a thread already on one stays there).
+ */
+static int hp_install(int sig) {
+  struct sigaction old, sa;
+  if (sigaction(sig, NULL, &old) != 0)
+    return hp_fail(HOTPATCH_EINVAL, "park signal %d: sigaction: %s", sig,
+                   strerror(errno));
+  int rc = hp_foreign_handler(sig, &old);
+  if (rc)
+    return rc;
+  if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == hp_park_handler)
+    return 0;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = hp_park_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  static const int sync_sigs[] = {SIGSEGV, SIGBUS,  SIGILL,
+                                  SIGFPE,  SIGTRAP, SIGABRT};
+  for (size_t i = 0; i < sizeof sync_sigs / sizeof *sync_sigs; i++)
+    sigdelset(&sa.sa_mask, sync_sigs[i]);
+  if (sigaction(sig, &sa, &old) != 0)
+    return hp_fail(HOTPATCH_EINVAL, "park signal %d: sigaction: %s", sig,
+                   strerror(errno));
+  /* Someone installed theirs between the two calls: give it back. */
+  if ((rc = hp_foreign_handler(sig, &old))) {
+    sigaction(sig, &old, NULL);
+    return rc;
+  }
+  return 0;
+}
+
+/* Under qemu-user /proc/self/exe names the guest program and the task
+ * entry of the main thread names qemu itself. */
+static int hp_detect_emulation(void) {
+  char a[PATH_MAX], b[PATH_MAX], path[64];
+  ssize_t na = readlink("/proc/self/exe", a, sizeof a - 1);
+  snprintf(path, sizeof path, "/proc/self/task/%d/exe", (int)getpid());
+  ssize_t nb = readlink(path, b, sizeof b - 1);
+  if (na <= 0 || nb <= 0)
+    return 0;
+  return na != nb || memcmp(a, b, (size_t)na) != 0;
+}
+
+/* Decimal tid into `out` (no snprintf: used while parked). */
+static size_t hp_utoa(unsigned v, char *out) {
+  char tmp[12];
+  size_t n = 0, i = 0;
+  do
+    tmp[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (n)
+    out[i++] = tmp[--n];
+  out[i] = 0;
+  return i;
+}
+
+/* Read `<tid>/<what>` under the task directory with raw syscalls. */
+static long hp_task_read(int task_fd, pid_t tid, const char *what, char *buf,
+                         size_t cap) {
+  char path[48];
+  size_t n = hp_utoa((unsigned)tid, path);
+  path[n++] = '/';
+  size_t w = strlen(what);
+  if (n + w + 1 > sizeof path)
+    return -ENAMETOOLONG;
+  memcpy(path + n, what, w + 1);
+  long fd = hp_sys_openat(task_fd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fd;
+  long got = 0, r;
+  while ((size_t)got < cap - 1 &&
+         (r = hp_sys_read((int)fd, buf + got, cap - 1 - (size_t)got)) > 0)
+    got += r;
+  hp_sys_close((int)fd);
+  buf[got] = 0;
+  return got;
+}
+
+static void hp_read_comm(int task_fd, pid_t tid, char name[16]) {
+  char buf[32];
+  long n = hp_task_read(task_fd, tid, "comm", buf, sizeof buf);
+  if (n < 0)
+    n = 0;
+  while (n > 0 && buf[n - 1] == '\n')
+    n--;
+  if (n > 15)
+    n = 15;
+  memcpy(name, buf, (size_t)n);
+  name[n] = 0;
+}
+
+/* io_uring workers are kernel threads in our group: never signalled. */
+static int hp_is_io_worker(const char *name) {
+  return strncmp(name, "iou-", 4) == 0;
+}
+
+/*
+ * Under qemu-user the emulator's own threads (its RCU thread) are in
+ * /proc/self/task; they block every host signal forever and would never
+ * acknowledge. Guest threads' masks are emulated: their host mask is
+ * empty but for moments when qemu blocks everything (creating a thread,
+ * emulating sigprocmask, forking). qemu's own threads block everything
+ * except the synchronous SIGSEGV, SIGFPE and SIGILL (qemu_thread_create);
+ * right after fork() the child's new RCU thread blocks everything for a
+ * few milliseconds first. So: a thread whose host mask has that pattern
+ * at three readings is the emulator's; one that stops blocking the
+ * real-time signals is a guest's; undecided after 100 ms, a guest's (the
+ * stop then waits for it and fails: the safe side).
+ */
+static int hp_is_emulator_thread(int task_fd, pid_t tid) {
+  unsigned long long rt = ~0ull << (SIGRTMIN - 1);
+  unsigned long long sync =
+      1ull << (SIGSEGV - 1) | 1ull << (SIGFPE - 1) | 1ull << (SIGILL - 1);
+  int seen = 0;
+  for (int i = 0; i < 100; i++) {
+    char buf[2048];
+    if (hp_task_read(task_fd, tid, "status", buf, sizeof buf) < 0)
+      return 0;
+    const char *l = strstr(buf, "\nSigBlk:");
+    if (!l)
+      return 0;
+    unsigned long long m = strtoull(l + 8, NULL, 16);
+    if ((m & rt) != rt)
+      return 0;
+    if (!(m & sync) && ++seen == 3)
+      return 1;
+    usleep(1000);
+  }
+  return 0;
+}
+
+static struct hp_park_tid *hp_tid_slot(struct hp_park *p, pid_t tid,
+                                       int insert) {
+  size_t mask = p->tids_cap - 1;
+  for (size_t i = ((size_t)tid * 2654435761u) & mask, k = 0; k < p->tids_cap;
+       i = (i + 1) & mask, k++) {
+    struct hp_park_tid *e = &p->tids[i];
+    if (e->tid == tid)
+      return e;
+    if (e->tid == 0) {
+      /* Keep one in four free: probes stay short and always end. */
+      if (!insert || (p->tids_n + 1) * 4 > p->tids_cap * 3)
+        return NULL;
+      e->tid = tid;
+      e->slot = HP_TID_NONE;
+      e->name[0] = 0;
+      p->tids_n++;
+      return e;
+    }
+  }
+  return NULL;
+}
+
+struct hp_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+static pid_t hp_dirent_tid(const struct hp_dirent64 *d) {
+  long v = 0;
+  const char *s = d->d_name;
+  if (!*s)
+    return 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9' || v > INT_MAX / 10)
+      return 0;
+    v = v * 10 + (*s - '0');
+  }
+  return (pid_t)v;
+}
+
+/* Calls fn(p, tid) for each entry; raw syscalls only. <0: -errno. */
+static long hp_task_each(struct hp_park *p,
+                         int (*fn)(struct hp_park *, pid_t, void *),
+                         void *arg) {
+  long r = hp_sys_lseek(p->task_fd, 0, SEEK_SET);
+  if (r < 0)
+    return r;
+  while ((r = hp_sys_getdents64(p->task_fd, p->dents, p->dents_cap)) > 0) {
+    for (long off = 0; off < r;) {
+      const struct hp_dirent64 *d = (const void *)(p->dents + off);
+      off += d->d_reclen;
+      pid_t tid = hp_dirent_tid(d);
+      if (tid > 0) {
+        int rc = fn(p, tid, arg);
+        if (rc)
+          return rc;
+      }
+    }
+  }
+  return r;
+}
+
+static int hp_prepare_known(struct hp_park *p, pid_t tid, void *self) {
+  if (tid == *(pid_t *)self)
+    return 0;
+  struct hp_park_tid *e = hp_tid_slot(p, tid, 1);
+  if (!e)
+    return 0; /* the stop will meet it as new */
+  hp_read_comm(p->task_fd, tid, e->name);
+  if (hp_is_io_worker(e->name) ||
+      (p->emulated && hp_is_emulator_thread(p->task_fd, tid)))
+    e->slot = HP_TID_SKIP;
+  return 0;
+}
+
+static int hp_count(struct hp_park *p, pid_t tid, void *n) {
+  (void)p;
+  (void)tid;
+  ++*(size_t *)n;
+  return 0;
+}
+
+int hp_park_prepare(struct hp_park *p) {
+  memset(p, 0, sizeof *p);
+  p->task_fd = -1;
+  hp_fork_handlers_once();
+  static int emulated = -1;
+  if (emulated < 0)
+    emulated = hp_detect_emulation();
+  p->emulated = emulated;
+  p->sig = hp_config().park_signal;
+  int rc = hp_install(p->sig);
+  if (rc)
+    return rc;
+  p->task_fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (p->task_fd < 0)
+    return hp_fail(HOTPATCH_EIO, "park: open /proc/self/task: %s",
+                   strerror(errno));
+  p->dents_cap = HP_DENTS_CAP;
+  p->dents = malloc(p->dents_cap);
+  size_t tasks = 0;
+  long r = p->dents ? hp_task_each(p, hp_count, &tasks) : -ENOMEM;
+  if (r < 0) {
+    hp_park_finish(p);
+    return r == -ENOMEM
+               ? hp_fail(HOTPATCH_ENOMEM, "park: buffers")
+               : hp_fail(HOTPATCH_EIO, "park: reading /proc/self/task: %s",
+                         strerror((int)-r));
+  }
+  /* Generous: a stop cannot allocate, and threads may appear meanwhile. */
+  p->cap = tasks * 2 + 64;
+  p->tids_cap = 64;
+  while (p->tids_cap < p->cap * 4)
+    p->tids_cap *= 2;
+  p->slot = calloc(p->cap, sizeof *p->slot);
+  p->tids = calloc(p->tids_cap, sizeof *p->tids);
+  if (!p->slot || !p->tids) {
+    hp_park_finish(p);
+    return hp_fail(HOTPATCH_ENOMEM, "park: %zu thread slots", p->cap);
+  }
+  p->uid = getuid();
+  pid_t self = (pid_t)hp_sys_gettid();
+  hp_task_each(p, hp_prepare_known, &self);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The stop (raw syscalls, no allocation, no lock)                           */
+/* ------------------------------------------------------------------------ */
+
+struct hp_scan {
+  pid_t self;
+  int added;
+  int overflow;
+};
+
+static void hp_send(struct hp_park *p, struct hp_slot *s, size_t idx) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  si.si_signo = p->sig;
+  si.si_code = SI_QUEUE;
+  si.si_pid = LD(&hp_stop_pid, relaxed);
+  si.si_uid = p->uid;
+  si.si_value.sival_ptr = (void *)(uintptr_t)((uint64_t)idx << 32 | p->gen);
+  long r = hp_sys_rt_tgsigqueueinfo(si.si_pid, s->tid, p->sig, &si);
+  if (r == -ESRCH) {
+    hp_state_cas(s, HP_SLOT_SIGNALLED, HP_SLOT_GONE);
+    return;
+  }
+  /* EAGAIN (the queue of pending signals is full): sent again on the next
+   * wakeup. Any other error: retried like a lost signal. */
+  s->sent_ns = r == -EAGAIN ? 0 : hp_now_ns() | 1;
+}
+
+static int hp_scan_one(struct hp_park *p, pid_t tid, void *arg) {
+  struct hp_scan *sc = arg;
+  if (tid == sc->self)
+    return 0;
+  struct hp_park_tid *e = hp_tid_slot(p, tid, 0);
+  if (e && e->slot == HP_TID_SKIP)
+    return 0;
+  /* Known in this stop, unless it left and the tid came back. */
+  if (e && e->slot >= 0 && SLD(&p->slot[e->slot]) != HP_SLOT_GONE)
+    return 0;
+  /* New, or a recycled tid: its comm is read now (raw syscalls). Threads
+   * prepare saw keep the comm it read. */
+  if (!e || e->slot >= 0) {
+    if (!e && !(e = hp_tid_slot(p, tid, 1))) {
+      sc->overflow = 1;
+      return 1;
+    }
+    hp_read_comm(p->task_fd, tid, e->name);
+    if (hp_is_io_worker(e->name)) {
+      e->slot = HP_TID_SKIP;
+      return 0;
+    }
+  }
+  if (p->n == p->cap) {
+    sc->overflow = 1;
+    return 1;
+  }
+  size_t idx = p->n++;
+  struct hp_slot *s = &p->slot[idx];
+  memset(s, 0, sizeof *s);
+  s->tid = tid;
+  memcpy(s->name, e->name, sizeof s->name);
+  e->slot = (int32_t)idx;
+  sc->added++;
+  struct hp_coop *c = hp_coop_find(tid);
+  s->coop_expected = c != NULL;
+  /* Release: a parker that reads SIGNALLED sees tid (and the rest). */
+  SST(s, HP_SLOT_SIGNALLED);
+  if (c) {
+    /* Dekker with hp_coop_leave: store the assignment, reload the tid. */
+    ST(&c->assign, (uint64_t)idx << 32 | p->gen, seq_cst);
+    if (LD(&c->tid, seq_cst) == tid)
+      return 0;
+    s->coop_expected = 0;
+  }
+  hp_send(p, s, idx);
+  return 0;
+}
+
+/* Wait until every slot is PARKED or GONE, resending lost signals and
+ * dropping threads that exited. 0, or HOTPATCH_EBUSY at the deadline. */
+static int hp_wait_acks(struct hp_park *p, uint64_t deadline_ns) {
+  pid_t pid = LD(&hp_stop_pid, relaxed);
+  uint64_t last_probe = hp_now_ns();
+  for (;;) {
+    /* Read before the slots: an ack after this changes it, and the
+     * futex wait below then returns at once. */
+    uint32_t acks = LD(&hp_acks, acquire);
+    uint64_t now = hp_now_ns();
+    int probe = now - last_probe >= HP_PROBE_NS;
+    if (probe)
+      last_probe = now;
+    size_t pending = 0;
+    for (size_t i = 0; i < p->n; i++) {
+      struct hp_slot *s = &p->slot[i];
+      uint32_t st = SLD(s);
+      if (st == HP_SLOT_PARKED || st == HP_SLOT_GONE)
+        continue;
+      if (st == HP_SLOT_SIGNALLED && probe &&
+          hp_sys_tgkill(pid, s->tid, 0) == -ESRCH) {
+        hp_state_cas(s, HP_SLOT_SIGNALLED, HP_SLOT_GONE);
+        continue;
+      }
+      pending++;
+      if (st != HP_SLOT_SIGNALLED || s->coop_expected)
+        continue;
+      if (s->sent_ns == 0) {
+        hp_send(p, s, i);
+      } else if (now - s->sent_ns >= HP_RESEND_NS) {
+        /* Its tid may now belong to an io_uring worker. */
+        hp_read_comm(p->task_fd, s->tid, s->name);
+        if (hp_is_io_worker(s->name)) {
+          hp_state_cas(s, HP_SLOT_SIGNALLED, HP_SLOT_GONE);
+          continue;
+        }
+        p->retries_signal++;
+        hp_send(p, s, i);
+      }
+    }
+    if (!pending)
+      return 0;
+    if (now >= deadline_ns)
+      return HOTPATCH_EBUSY;
+    uint64_t wait = deadline_ns - now;
+    hp_futex_wait(&hp_acks, acks, wait < HP_PROBE_NS ? wait : HP_PROBE_NS);
+  }
+}
+
+/* End the stop: no parker touches a slot after this returns; everyone
+ * parked is woken. */
+static void hp_park_end(struct hp_park *p) {
+  /* seq_cst, then wait for hp_inflight == 0: see "Slot lifetime". */
+  ST(&hp_active_gen, 0, seq_cst);
+  for (unsigned spins = 0; LD(&hp_inflight, seq_cst) != 0; spins++) {
+    if (spins < 100)
+      hp_sys_sched_yield();
+    else
+      hp_futex_wait(&hp_inflight, LD(&hp_inflight, relaxed), HP_MS);
+  }
+  /* Release: the code written while they were parked happens before
+   * their acquire load of the word. */
+  ST(&hp_release, 0, release);
+  hp_futex_wake(&hp_release, INT_MAX);
+  p->t_release_ns = hp_now_ns();
+  p->stopped = 0;
+  ST(&hp_cur_slot, NULL, relaxed);
+  ST(&hp_cur_cap, 0, relaxed);
+  ST(&hp_stop_busy, 0, release);
+}
+
+static size_t hp_stragglers(const struct hp_park *p) {
+  size_t k = 0;
+  for (size_t i = 0; i < p->n; i++) {
+    uint32_t st = SLD(&p->slot[i]);
+    k += st == HP_SLOT_SIGNALLED || st == HP_SLOT_CLAIMED;
+  }
+  return k;
+}
+
+int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
+  if (!p->slot || p->task_fd < 0)
+    return hp_fail(HOTPATCH_EINVAL, "park: stop without prepare");
+  int idle = 0;
+  if (!atomic_compare_exchange_strong(&hp_stop_busy, &idle, 1))
+    return hp_fail(HOTPATCH_EBUSY, "park: another stop is in progress");
+  p->n = 0;
+  p->retries_signal = 0;
+  p->why = NULL;
+  p->t_release_ns = 0;
+  for (size_t i = 0; i < p->tids_cap; i++)
+    if (p->tids[i].slot >= 0)
+      p->tids[i].slot = HP_TID_NONE;
+  if (++hp_gen_counter == 0)
+    hp_gen_counter = 1;
+  p->gen = hp_gen_counter;
+  ST(&hp_stop_pid, (int)hp_sys_getpid(), relaxed);
+  ST(&hp_release, p->gen, relaxed);
+  ST(&hp_acks, 0, relaxed);
+  ST(&hp_cur_slot, p->slot, relaxed);
+  ST(&hp_cur_cap, p->cap, relaxed);
+  /* seq_cst (a release): publishes everything above to the parkers. */
+  ST(&hp_active_gen, p->gen, seq_cst);
+  p->stopped = 1;
+  p->t_stop_ns = hp_now_ns();
+
+  struct hp_scan sc = {(pid_t)hp_sys_gettid(), 0, 0};
+  int rc = 0;
+  long err = 0;
+  /* Park what is listed, then list again: done when every listed thread
+   * is parked or gone and a full pass finds nobody new (threads appear
+   * only from threads that are not parked yet). */
+  for (;;) {
+    sc.added = 0;
+    err = hp_task_each(p, hp_scan_one, &sc);
+    if (sc.overflow || err < 0)
+      break;
+    if (!sc.added)
+      break;
+    /* New threads at every pass (each parks at once): the deadline still
+     * holds. */
+    if (hp_now_ns() >= deadline_ns) {
+      p->why = "threads kept appearing until the deadline";
+      rc = HOTPATCH_EBUSY;
+      break;
+    }
+    if ((rc = hp_wait_acks(p, deadline_ns)))
+      break;
+  }
+  if (!sc.overflow && err >= 0 && !rc)
+    return 0;
+
+  /* Everyone runs again before anything is formatted. */
+  hp_park_end(p);
+  if (sc.overflow) {
+    p->why = "threads keep appearing: more than the slots prepared";
+    return hp_fail(HOTPATCH_EBUSY,
+                   "park: threads keep appearing (more than %zu slots, "
+                   "prepared for %zu threads); prepare again",
+                   p->cap, (p->cap - 64) / 2);
+  }
+  if (err < 0) {
+    p->why = "reading /proc/self/task failed";
+    return hp_fail(HOTPATCH_EIO, "park: reading /proc/self/task: %s",
+                   strerror((int)-err));
+  }
+  char buf[HP_ERROR_MAX - 128];
+  hp_park_describe_stragglers(p, buf, sizeof buf);
+  return hp_fail(HOTPATCH_EBUSY,
+                 "park: %zu of %zu threads did not stop before the deadline: "
+                 "%s",
+                 hp_stragglers(p), p->n, buf);
+}
+
+void hp_park_release(struct hp_park *p) {
+  if (p->stopped)
+    hp_park_end(p);
+}
+
+void hp_park_finish(struct hp_park *p) {
+  if (p->stopped)
+    hp_park_end(p);
+  if (p->task_fd >= 0)
+    close(p->task_fd);
+  free(p->slot);
+  free(p->tids);
+  free(p->dents);
+  memset(p, 0, sizeof *p);
+  p->task_fd = -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* After a failed stop                                                       */
+/* ------------------------------------------------------------------------ */
+
+static void hp_appendf(char *out, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void hp_appendf(char *out, size_t cap, size_t *len, const char *fmt,
+                       ...) {
+  if (*len >= cap)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(out + *len, cap - *len, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    *len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
+}
+
+/* "State:\tS (sleeping)" -> "S (sleeping)". */
+static void hp_status_field(const char *status, const char *key, char *out,
+                            size_t cap) {
+  out[0] = 0;
+  const char *l = status;
+  size_t k = strlen(key);
+  while (l && *l) {
+    if (strncmp(l, key, k) == 0) {
+      l += k;
+      while (*l == ' ' || *l == '\t')
+        l++;
+      size_t n = strcspn(l, "\n");
+      if (n >= cap)
+        n = cap - 1;
+      memcpy(out, l, n);
+      out[n] = 0;
+      return;
+    }
+    l = strchr(l, '\n');
+    if (l)
+      l++;
+  }
+}
+
+void hp_park_describe_stragglers(const struct hp_park *p, char *out,
+                                 size_t cap) {
+  size_t len = 0;
+  if (!cap)
+    return;
+  out[0] = 0;
+  if (p->why)
+    hp_appendf(out, cap, &len, "%s", p->why);
+  for (size_t i = 0; i < p->n; i++) {
+    const struct hp_slot *s = &p->slot[i];
+    uint32_t st = SLD(s);
+    if (st != HP_SLOT_SIGNALLED && st != HP_SLOT_CLAIMED)
+      continue;
+    const char *sep = len ? "; " : "";
+    char name[16];
+    if (p->task_fd >= 0)
+      hp_read_comm(p->task_fd, s->tid, name);
+    else
+      name[0] = 0;
+    if (!name[0])
+      memcpy(name, s->name, sizeof name);
+    if (s->coop_expected) {
+      hp_appendf(out, cap, &len,
+                 "%scooperative thread tid %d '%s' did not reach "
+                 "hotpatch_safepoint()",
+                 sep, (int)s->tid, name);
+      continue;
+    }
+    char status[4096], state[64], blk[32];
+    long n = p->task_fd >= 0 ? hp_task_read(p->task_fd, s->tid, "status",
+                                            status, sizeof status)
+                             : -EBADF;
+    if (n < 0) {
+      hp_appendf(out, cap, &len, "%stid %d '%s' (exited)", sep, (int)s->tid,
+                 name);
+      continue;
+    }
+    hp_status_field(status, "State:", state, sizeof state);
+    hp_status_field(status, "SigBlk:", blk, sizeof blk);
+    unsigned long long m = strtoull(blk, NULL, 16);
+    const char *mask = p->emulated ? "signal mask unknown under emulation"
+                       : (m >> (p->sig - 1)) & 1 ? "blocks signal"
+                                                 : "does not block signal";
+    hp_appendf(out, cap, &len, "%stid %d '%s' (state %s, %s%s%d)", sep,
+               (int)s->tid, name, state[0] ? state : "?", mask,
+               p->emulated ? "; signal " : " ", p->sig);
+  }
+  if (!len)
+    hp_appendf(out, cap, &len, "no straggler");
+}

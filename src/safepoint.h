@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Is a parked thread at a safe point? (SPEC §4.2)
+ *
+ * A thread is unsafe when its PC, its LR (aarch64), or any return address
+ * in the live part of its stack lies in a "hot" range: a function being
+ * replaced (apply) or a replacement being removed (revert), the bytes being
+ * overwritten, a trampoline about to be freed. Ranges flagged inner_only
+ * (HOTPATCH_FUNC_ALLOW_ACTIVE) only catch addresses strictly inside the
+ * overwritten bytes.
+ *
+ * How: a conservative scan, run by the patcher while the threads are
+ * parked: every aligned word from the thread's SP to the top of its stack
+ * (the mapping holding SP and the adjacent private read-write mappings
+ * above it, read from /proc/self/maps with raw syscalls into a buffer
+ * prepared beforehand), compared with the hot ranges (on aarch64 with the
+ * pointer-authentication bits stripped). A word equal to a function's
+ * entry is a function pointer, not a return address, and is ignored. It
+ * has no false negatives for return addresses stored on the stack; false
+ * positives (a stale code address in a live frame) make the action retry
+ * and, at worst, fail with HOTPATCH_EBUSY naming the function. Precise
+ * unwinding (libunwind) is not used: with Debian's libunwind 1.6.2,
+ * unw_step can call dl_iterate_phdr (the loader lock a parked thread may
+ * hold) and stops early on PAC-signed return addresses. Any doubt is
+ * unsafe: a thread on its alternate signal stack, a stack not found in
+ * the maps, a stack larger than HP_SCAN_MAX.
+ *
+ * The PC is compared with the whole range, its entry included: a thread
+ * stopped on the first instruction of a trampoline or of a replacement
+ * being removed would run code about to go away. (For a function being
+ * replaced the entry is safe in fact — the thread runs the new jump — but
+ * a thread is stopped there rarely enough that a retry costs nothing.)
+ * The entry rule applies to stack words and to LR, which a non-leaf
+ * aarch64 function may reuse as a scratch register.
+ *
+ * False positives, each costing a retry (and EBUSY if it persists until
+ * the deadline):
+ *  - stale return addresses in a live frame: padding, uninitialised
+ *    locals or spill slots that held one in an earlier, deeper call;
+ *  - code addresses that are data: a label address (computed goto),
+ *    a saved PC in a jmp_buf that is not mangled, an address inside a
+ *    function passed around (not its entry);
+ *  - the TLS and thread control block above a thread's stack, and any
+ *    private read-write mapping that happens to sit right above it (a
+ *    large one can push the scan past HP_SCAN_MAX: unsafe on every try);
+ *  - on aarch64, any word whose low bits fall in a hot range once the
+ *    pointer-authentication field is cleared.
+ *
+ * NOT SEEN — return addresses that live in no stack reachable from a
+ * parked thread's SP:
+ *  - suspended coroutines, fibers and green threads whose stacks were
+ *    switched away from (swapcontext, Boost.Context, QEMU coroutines,
+ *    user-space schedulers): their frames are in memory no parked thread
+ *    points at, and a patched function suspended there resumes in code
+ *    that may be gone. Applications that use them must reach a state with
+ *    no such frame in a hot function before patching it (or use
+ *    HOTPATCH_FUNC_ALLOW_ACTIVE where the old code may keep running);
+ *  - a return address held only in a register other than LR (hand-written
+ *    assembly): only the PC and LR of the interrupted context are read;
+ *  - a return address stored at an address that is not 8-byte aligned
+ *    (only aligned words are read; compilers never store one so).
+ *
+ * /proc/self/maps is opened afresh by each check (raw openat): qemu-user
+ * serves it from a snapshot taken when it is opened, so the descriptor
+ * opened by prepare would not show thread stacks mapped since; that one is
+ * read only when the open fails (EMFILE), and is current on Linux.
+ */
+#ifndef HP_SAFEPOINT_H
+#define HP_SAFEPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "park.h"
+
+#define HP_SCAN_MAX (64u << 20) /* bytes of stack scanned at most */
+
+/* The *reason strings of hp_safepoint_check. */
+#define HP_SP_NOT_PARKED "did not park"
+#define HP_SP_ALTSTACK "on its alternate signal stack"
+#define HP_SP_PC "PC in a hot range"
+#define HP_SP_LR "LR in a hot range"
+#define HP_SP_STACK "return address on its stack in a hot range"
+#define HP_SP_UNMAPPED "stack not mapped"
+#define HP_SP_TOO_LARGE "stack larger than HP_SCAN_MAX"
+#define HP_SP_MAPS_BIG "maps larger than prepared"
+#define HP_SP_MAPS_READ "cannot read /proc/self/maps"
+#define HP_SP_MAPS_BAD "unparsable /proc/self/maps"
+
+struct hp_hot {
+  uintptr_t lo, hi; /* [lo, hi) */
+  uintptr_t entry;  /* a word equal to this is a function pointer: skip */
+  int inner_only;   /* ALLOW_ACTIVE: only (lo, hi) exclusive of lo counts */
+  const char *what; /* for the report: "func 'foo' in libz.so.1" */
+};
+
+struct hp_sp_map; /* one parsed line of /proc/self/maps (safepoint.c) */
+
+struct hp_safepoint {
+  const struct hp_hot *hot;
+  size_t nhot;
+  char *maps_buf; /* prepared: raw /proc/self/maps text */
+  size_t maps_cap;
+  int maps_fd;            /* /proc/self/maps, opened by prepare */
+  struct hp_sp_map *maps; /* prepared: the lines parsed by the last check */
+  size_t maps_max, nmaps;
+  uintptr_t hot_lo, hot_hi; /* bounds of every hot range: a quick reject */
+};
+
+/* Before parking: buffers, fd. 0 or HOTPATCH_ENOMEM / HOTPATCH_EIO
+ * (HOTPATCH_EINVAL for a NULL sp, or hot NULL with nhot). `hot` is kept,
+ * not copied. After a failure, finish is harmless but not needed. */
+int hp_safepoint_prepare(struct hp_safepoint *sp, const struct hp_hot *hot,
+                         size_t nhot);
+
+/*
+ * While parked: check every parked slot. 0 if all are safe; else
+ * HOTPATCH_EBUSY with *who = the first unsafe slot and *why = the hot
+ * range (NULL for "doubt": altstack, unknown stack...) and *reason a static
+ * string. No malloc, no lock: raw syscalls and the prepared buffers only.
+ * A slot still SIGNALLED is unsafe (HP_SP_NOT_PARKED); FREE and GONE ones
+ * are skipped. When the maps cannot be read, *who is the slot whose stack
+ * was to be scanned.
+ */
+int hp_safepoint_check(struct hp_safepoint *sp, const struct hp_park *p,
+                       const struct hp_slot **who, const struct hp_hot **why,
+                       const char **reason);
+
+void hp_safepoint_finish(struct hp_safepoint *sp);
+
+/* A code address with its pointer-authentication field cleared (aarch64:
+ * XPACLRI, a NOP on CPUs without PAC, right for any VA size); the value
+ * itself elsewhere. */
+static inline uintptr_t hp_strip_pac(uintptr_t v) {
+#if defined(__aarch64__)
+  register uintptr_t x30 __asm__("x30") = v;
+  __asm__("hint #7" : "+r"(x30)); /* xpaclri */
+  return x30;
+#else
+  return v;
+#endif
+}
+
+#endif

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+#include "hp_test.h"
+
+#include "sp_fixtures.h"
+
+/* Each call is followed by a barrier, so none becomes a tail call: the
+ * caller's frame, and the return address into it, stay live. */
+#define SP_NO_TAIL() __asm__ volatile("" ::: "memory")
+
+SP_FX(sleep_in_f) void fx_sleep_in_f(struct sp_worker *w) {
+  sp_block(w);
+  SP_NO_TAIL();
+}
+
+SP_FX(elsewhere) void fx_elsewhere(struct sp_worker *w) {
+  w->arg = (void *)fx_elsewhere;
+  SP_NO_TAIL();
+}
+
+SP_FX(middle) void fx_middle(struct sp_worker *w) {
+  sp_block(w);
+  SP_NO_TAIL();
+}
+
+SP_FX(outer) void fx_outer(struct sp_worker *w) {
+  fx_middle(w);
+  SP_NO_TAIL();
+}
+
+SP_FX(target) void fx_target(struct sp_worker *w) {
+  w->arg = (void *)fx_target;
+  SP_NO_TAIL();
+}
+
+SP_FX(holds_pointer) void fx_holds_pointer(struct sp_worker *w) {
+  /* volatile: kept in its stack slot across the call. */
+  void (*volatile fp)(struct sp_worker *) = fx_target;
+  sp_block(w);
+  if (w->quit == 2) /* never: keeps fp live */
+    fp(w);
+  SP_NO_TAIL();
+}
+
+SP_FX(leaf_caller) void fx_leaf_caller(struct sp_worker *w) {
+  fx_leaf_spin(&w->ready, &w->quit);
+  SP_NO_TAIL();
+}
+
+SP_FX(calls_at_entry) void fx_calls_at_entry(struct sp_worker *w) {
+  void (*volatile fp)(void) = fx_spin_at_entry;
+  __atomic_store_n(&w->ready, 1, __ATOMIC_RELEASE);
+  fp();
+  SP_NO_TAIL();
+}
+
+SP_FX(coop_in_f) void fx_coop_in_f(struct sp_worker *w) {
+  sp_coop_block(w);
+  SP_NO_TAIL();
+}
+
+/* Defined elsewhere so the compiler cannot drop the allocation. */
+void sp_fx_touch(volatile char *p, size_t n);
+
+SP_FX(deep) void fx_deep(struct sp_worker *w) {
+  size_t n = (size_t)w->arg;
+  volatile char *p = __builtin_alloca(n);
+  sp_fx_touch(p, n);
+  sp_block(w);
+  SP_NO_TAIL();
+}
+
+__attribute__((noinline)) void sp_fx_touch(volatile char *p, size_t n) {
+  p[0] = 1;
+  p[n - 1] = 1;
+}
