@@ -41,15 +41,29 @@ struct hp_action {
   struct hp_park park;
   uint32_t timeout_ms;
   int tries;
+  int resends;       /* signals sent again, over every try */
   uint64_t pause_ns; /* the longest parked window */
   /* Why the last try failed, kept until the threads run again. */
   const struct hp_slot *who;
   const struct hp_hot *why;
   const char *reason;
-  pid_t who_tid;
-  char who_name[16];
-  int failed_site; /* index of a site whose write failed, or -1 */
+  int failed_site;  /* index of a site whose write failed, or -1 */
+  int undo_failed;  /* sites the rollback could not put back */
+  int left_changed; /* after a failed switch: some site is not as before */
 };
+
+/* What hp_action's summary line says. */
+struct hp_summary {
+  int noop; /* nothing to do (already applied, not applied) */
+  int tries, resends;
+  uint64_t pause_ns;
+};
+
+static void hp_summarise(struct hp_summary *sum, const struct hp_action *a) {
+  sum->tries = a->tries;
+  sum->resends = a->resends;
+  sum->pause_ns = a->pause_ns;
+}
 
 static int hp_check_supported(const struct hotpatch_patch *p) {
   const struct hotpatch_desc *d = p->desc;
@@ -110,20 +124,102 @@ static void hp_sleep_ns(uint64_t ns) {
 }
 
 /* Write (install) or restore (remove) every site while parked. On a
- * failure undo the ones done, so the process is as before. AS-safe. */
+ * failure undo the ones done, so the process is as before; an undo that
+ * fails is counted, and the report after the release says what each site
+ * holds (hp_switch_report). AS-safe. */
 static int hp_switch(struct hp_action *a, int install) {
   struct hp_site_rt *s = a->p->sites;
   size_t n = a->p->nfuncs;
   for (size_t i = 0; i < n; i++) {
+    if (hp_park_test_parked_hook)
+      hp_park_test_parked_hook(i, install);
     int rc = install ? hp_site_install(&s[i]) : hp_site_remove(&s[i]);
     if (rc) {
       a->failed_site = (int)i;
       while (i-- > 0)
-        (void)(install ? hp_site_remove(&s[i]) : hp_site_install(&s[i]));
+        if (install ? hp_site_remove(&s[i]) : hp_site_install(&s[i]))
+          a->undo_failed++;
       return rc;
     }
   }
   return 0;
+}
+
+enum { HP_HOLDS_ORIG, HP_HOLDS_OURS, HP_HOLDS_OTHER };
+
+/* What a site's bytes are now (after the release: code pages are
+ * readable, even one left writable by a failed mprotect). */
+static int hp_site_holds(const struct hp_site_rt *s) {
+  const void *at = (const void *)(uintptr_t)s->s.addr;
+  if (!memcmp(at, s->s.orig, s->s.len))
+    return HP_HOLDS_ORIG;
+  return memcmp(at, s->entry, s->s.len) ? HP_HOLDS_OTHER : HP_HOLDS_OURS;
+}
+
+/*
+ * After a failed switch, threads running: say why the write failed and
+ * what every site holds now. A write that failed with HOTPATCH_EIO may
+ * have left its bytes in place, and an undo may have failed: each site's
+ * `installed` is set from its bytes, so that a later revert removes what
+ * is there, and a->left_changed tells the caller to keep the trampolines
+ * and stubs such sites may reach. Returns rc.
+ */
+static int hp_switch_report(struct hp_action *a, int install, int rc) {
+  struct hotpatch_patch *p = a->p;
+  const struct hp_func_rt *f = &p->funcs[a->failed_site];
+  char cause[HP_ERROR_MAX / 2], left[HP_ERROR_MAX / 2];
+  const char *target = f->f->target, *obj = f->t.object;
+  if (rc == HOTPATCH_ECHANGED)
+    snprintf(cause, sizeof cause,
+             "the code of '%s' in %s changed since it was prepared (someone "
+             "else patched it?)",
+             target, obj);
+  else if (rc == HOTPATCH_ECODEWRITE)
+    snprintf(cause, sizeof cause,
+             "the code of '%s' in %s could not be written (the page could "
+             "not be made writable, or the write was refused)",
+             target, obj);
+  else if (rc == HOTPATCH_EIO)
+    snprintf(cause, sizeof cause,
+             "writing the code of '%s' in %s left a page without its "
+             "protection (mprotect refused to restore it)",
+             target, obj);
+  else
+    snprintf(cause, sizeof cause, "writing the code of '%s' in %s failed",
+             target, obj);
+  struct hp_report r = {left, sizeof left, 0, 0};
+  for (size_t i = 0; i < p->nfuncs; i++) {
+    struct hp_site_rt *s = &p->sites[i];
+    int holds = hp_site_holds(s);
+    s->installed = holds == HP_HOLDS_OURS;
+    int changed = holds != (install ? HP_HOLDS_ORIG : HP_HOLDS_OURS);
+    char prot[256] = "";
+    if (hp_write_verify(&s->wr)) {
+      snprintf(prot, sizeof prot, ", %s", hotpatch_last_error());
+      changed = 1;
+    }
+    if (!changed)
+      continue;
+    a->left_changed = 1;
+    hp_report_add(&r, "'%s' %s%s", p->funcs[i].f->target,
+                  holds == HP_HOLDS_OURS   ? "jumps to its replacement"
+                  : holds == HP_HOLDS_ORIG ? "runs its original code"
+                                           : "holds bytes of neither",
+                  prot);
+  }
+  hp_report_end(&r);
+  if (!a->left_changed)
+    return hp_fail(rc, "%s '%s': %s; nothing was changed", a->verb,
+                   p->desc->name, cause);
+  hp_fail(rc,
+          "%s '%s': %s, and the code could not be put back as it was "
+          "(%d undo%s failed): %s",
+          a->verb, p->desc->name, cause, a->undo_failed,
+          a->undo_failed == 1 ? "" : "s", left);
+  /* Loudly, now: the summary line may be filtered out by a caller that
+   * only looks at the return code. */
+  hp_error("%s", hotpatch_last_error());
+  return rc;
 }
 
 /*
@@ -142,20 +238,30 @@ static int hp_run(struct hp_action *a, int install) {
   for (;;) {
     a->tries++;
     rc = hp_park_stop(&a->park, deadline);
-    if (rc) {
-      char buf[512];
+    a->resends += a->park.retries_signal;
+    if (rc && a->park.overflow && hp_now_ns() < deadline) {
+      /* More threads than the slots: prepare for today's count. */
+      hp_park_finish(&a->park);
+      if ((rc = hp_park_prepare(&a->park)) != 0)
+        return hp_fail_context(rc, "%s '%s': ", a->verb, a->p->desc->name);
+      continue;
+    }
+    if (rc == HOTPATCH_EBUSY && !a->park.overflow) {
+      char buf[HP_ERROR_MAX - 128];
       hp_park_describe_stragglers(&a->park, buf, sizeof buf);
       return hp_fail(HOTPATCH_EBUSY,
                      "%s '%s': not every thread stopped within %u ms "
                      "(%d tries): %s",
                      a->verb, a->p->desc->name, a->timeout_ms, a->tries, buf);
     }
+    if (rc) /* EIO, overflow at the deadline...: the stop's own detail */
+      return hp_fail_context(rc, "%s '%s': after %d tries: ", a->verb,
+                             a->p->desc->name, a->tries);
     rc = hp_safepoint_check(&a->sp, &a->park, &a->who, &a->why, &a->reason);
-    if (!rc)
+    if (!rc) {
       rc = hp_switch(a, install);
-    else if (a->who) {
-      a->who_tid = a->who->tid;
-      memcpy(a->who_name, a->who->name, sizeof a->who_name);
+      /* Whatever was written: every core serialises (an extra). */
+      hp_park_sync_core(&a->park);
     }
     hp_park_release(&a->park);
     uint64_t pause = a->park.t_release_ns - a->park.t_stop_ns;
@@ -174,19 +280,16 @@ static int hp_run(struct hp_action *a, int install) {
     hp_sleep_ns(backoff);
     backoff = backoff * 2 > 10000000u ? 10000000u : backoff * 2;
   }
-  if (rc == HOTPATCH_EBUSY)
+  if (rc == HOTPATCH_EBUSY) {
+    char buf[HP_ERROR_MAX - 128];
+    hp_safepoint_describe(&a->sp, buf, sizeof buf);
     return hp_fail(HOTPATCH_EBUSY,
-                   "%s '%s': after %d tries in %u ms, thread %d '%s' is %s%s",
-                   a->verb, a->p->desc->name, a->tries, a->timeout_ms,
-                   (int)a->who_tid, a->who_name, a->why ? "inside " : "",
-                   a->why ? a->why->what : a->reason);
-  if (rc) {
-    const struct hp_func_rt *f = &a->p->funcs[a->failed_site];
-    return hp_fail(rc,
-                   "%s '%s': the code of '%s' in %s changed since it was "
-                   "prepared (someone else patched it?); nothing was changed",
-                   a->verb, a->p->desc->name, f->f->target, f->t.object);
+                   "%s '%s': after %d tries in %u ms, not every thread is at "
+                   "a safe point: %s",
+                   a->verb, a->p->desc->name, a->tries, a->timeout_ms, buf);
   }
+  if (rc)
+    return hp_switch_report(a, install, rc);
   return 0;
 }
 
@@ -281,13 +384,15 @@ static int hp_revert_hot(struct hp_action *a) {
     uintptr_t repl = (uintptr_t)f->f->replacement;
     a->hot[a->nhot++] =
         (struct hp_hot){f->repl_lo, f->repl_hi, repl, 0, f->f->target};
-    a->hot[a->nhot++] =
-        (struct hp_hot){s->tramp.addr, s->tramp.addr + s->tramp.size,
-                        s->tramp.addr, 0, f->f->target};
+    /* Freed after: entry 0, so that a word equal to the first address
+     * counts. It is no function pointer to skip: a saved PC in a signal
+     * frame of a thread stopped on that first instruction looks the same,
+     * and so does a copy of `original` about to be called. */
+    a->hot[a->nhot++] = (struct hp_hot){
+        s->tramp.addr, s->tramp.addr + s->tramp.size, 0, 0, f->f->target};
     if (s->stub.addr)
-      a->hot[a->nhot++] =
-          (struct hp_hot){s->stub.addr, s->stub.addr + s->stub.size,
-                          s->stub.addr, 0, f->f->target};
+      a->hot[a->nhot++] = (struct hp_hot){
+          s->stub.addr, s->stub.addr + s->stub.size, 0, 0, f->f->target};
     a->hot[a->nhot++] =
         (struct hp_hot){s->s.addr, s->s.addr + s->s.len, 0, 1, f->f->target};
   }
@@ -300,10 +405,26 @@ static void hp_set_originals(struct hotpatch_patch *p, int on) {
       *p->funcs[i].f->original = on ? hp_site_original(&p->sites[i]) : NULL;
 }
 
+/* After a failed switch that could not be undone: the sites that still
+ * jump to the replacement need their trampolines, stubs and originals,
+ * and the patch object must not be unloaded under them. The patch counts
+ * as APPLIED (the code says so), so hotpatch_unload refuses and
+ * hotpatch_revert can restore what is there. */
+static int hp_keep_half_applied(struct hotpatch_patch *p, int rc) {
+  p->applied = 1;
+  hp_error("patch '%s' is left APPLIED with part of its code switched: "
+           "hotpatch_revert() restores what was written",
+           p->desc->name);
+  return rc;
+}
+
 static int hp_apply_locked(struct hotpatch_patch *p,
-                           const struct hotpatch_opts *o) {
-  if (p->applied)
+                           const struct hotpatch_opts *o,
+                           struct hp_summary *sum) {
+  if (p->applied) {
+    sum->noop = 1;
     return 0; /* SPEC §3: apply of an APPLIED patch does nothing */
+  }
   if (p->reverted && !(p->desc->flags & HOTPATCH_REAPPLYABLE))
     return hp_fail(HOTPATCH_EINVAL,
                    "patch '%s' was reverted and is not HOTPATCH_REAPPLYABLE",
@@ -347,22 +468,25 @@ static int hp_apply_locked(struct hotpatch_patch *p,
   hp_set_originals(p, 1);
   rc = hp_run(&a, 1);
   hp_action_finish(&a);
+  hp_summarise(sum, &a);
+  if (rc && a.left_changed)
+    return hp_keep_half_applied(p, rc);
   if (rc) {
     hp_set_originals(p, 0);
     hp_sites_release(p);
     return rc;
   }
   p->applied = 1;
-  hp_info("applied patch '%s': %zu function(s), pause %.3f ms, %d tr%s",
-          p->desc->name, p->nfuncs, a.pause_ns / 1e6, a.tries,
-          a.tries == 1 ? "y" : "ies");
   return 0;
 }
 
 static int hp_revert_locked(struct hotpatch_patch *p,
-                            const struct hotpatch_opts *o) {
-  if (!p->applied)
+                            const struct hotpatch_opts *o,
+                            struct hp_summary *sum) {
+  if (!p->applied) {
+    sum->noop = 1;
     return 0; /* SPEC §3: revert of a LOADED patch does nothing */
+  }
   struct hp_action a = {
       .p = p, .verb = "revert", .timeout_ms = hp_timeout(o), .failed_site = -1};
   int rc = hp_revert_hot(&a);
@@ -374,7 +498,8 @@ static int hp_revert_locked(struct hotpatch_patch *p,
   }
   rc = hp_run(&a, 0);
   hp_action_finish(&a);
-  if (rc)
+  hp_summarise(sum, &a);
+  if (rc) /* still APPLIED: every site keeps what it reaches */
     return rc;
   /* No thread is in a trampoline or a replacement, or returns into one:
    * the check above proved it while they were parked. */
@@ -382,30 +507,49 @@ static int hp_revert_locked(struct hotpatch_patch *p,
   hp_sites_release(p);
   p->applied = 0;
   p->reverted = 1;
-  hp_info("reverted patch '%s': %zu function(s), pause %.3f ms, %d tr%s",
-          p->desc->name, p->nfuncs, a.pause_ns / 1e6, a.tries,
-          a.tries == 1 ? "y" : "ies");
   return 0;
+}
+
+/* SPEC §7: one line per action, whatever happened: the result, the
+ * longest pause, the stops tried and the signals sent again. */
+static void hp_action_log(const char *what, const char *name, int rc,
+                          const struct hp_summary *sum) {
+  char stats[128];
+  snprintf(stats, sizeof stats, "pause %.3f ms, %d tr%s, %d signal resend%s",
+           sum->pause_ns / 1e6, sum->tries, sum->tries == 1 ? "y" : "ies",
+           sum->resends, sum->resends == 1 ? "" : "s");
+  if (!rc)
+    hp_info("%s '%s': ok%s; %s", what, name,
+            !sum->noop ? ""
+            : !strcmp(what, "hotpatch_apply")
+                ? " (already applied: nothing to do)"
+                : " (not applied: nothing to do)",
+            stats);
+  else
+    hp_error("%s '%s': %s; %s: %s", what, name, hotpatch_err_name(rc), stats,
+             hotpatch_last_error());
 }
 
 static int hp_action(hotpatch_patch *p, const struct hotpatch_opts *o,
                      int apply) {
   const char *what = apply ? "hotpatch_apply" : "hotpatch_revert";
+  struct hp_summary sum = {0};
   hp_clear_error();
-  if (!p)
-    return hp_fail(HOTPATCH_EINVAL, "%s: NULL handle", what);
-  int rc = hp_action_begin(what);
-  if (rc)
+  int rc = p ? hp_action_begin(what)
+             : hp_fail(HOTPATCH_EINVAL, "%s: NULL handle", what);
+  if (rc) {
+    hp_action_log(what, p ? "?" : "(null)", rc, &sum);
     return rc;
+  }
+  const char *name = "?";
   if (!hp_registry_contains(p)) {
     rc = hp_fail(HOTPATCH_EINVAL, "%s: not a loaded patch", what);
   } else {
-    rc = apply ? hp_apply_locked(p, o) : hp_revert_locked(p, o);
+    name = p->desc->name;
+    rc = apply ? hp_apply_locked(p, o, &sum) : hp_revert_locked(p, o, &sum);
     p->rc = rc;
-    if (rc)
-      hp_error("%s '%s': %s: %s", what, p->desc->name, hotpatch_err_name(rc),
-               hotpatch_last_error());
   }
+  hp_action_log(what, name, rc, &sum);
   hp_action_end();
   return rc;
 }

@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -83,6 +84,19 @@ static struct hp_slot *_Atomic hp_cur_slot;
 static atomic_size_t hp_cur_cap;
 static atomic_int hp_stop_busy; /* one stop at a time */
 static uint32_t hp_gen_counter; /* patcher only */
+
+/* Counters for the tests (park.h), relaxed: each is a plain tally. The
+ * per-thread one is initial-exec TLS, so the handler's access is one
+ * thread-pointer-relative load (see hp_coop_self). */
+static atomic_ulong hp_n_stops, hp_n_parked, hp_n_serialised, hp_n_sync_core;
+static _Thread_local unsigned long hp_serialised_self
+    __attribute__((tls_model("initial-exec")));
+
+/* membarrier SYNC_CORE: 0 not probed yet, 1 registered, -1 unavailable.
+ * Probed and registered by the first prepare (threads running). */
+static atomic_int hp_sync_core_state;
+int hp_park_test_no_sync_core;
+void (*hp_park_test_parked_hook)(size_t site, int install);
 
 #define LD(p, mo) atomic_load_explicit(p, memory_order_##mo)
 #define ST(p, v, mo) atomic_store_explicit(p, v, memory_order_##mo)
@@ -159,6 +173,7 @@ static void hp_park_here(uint32_t gen, uint32_t idx, const ucontext_t *uc,
   s->on_altstack = hp_on_altstack();
   /* Release: the patcher's acquire load of PARKED sees every field. */
   SST(s, HP_SLOT_PARKED);
+  atomic_fetch_add_explicit(&hp_n_parked, 1, memory_order_relaxed);
   /* The slot is no longer touched: hp_park_finish may free it. */
   atomic_fetch_sub_explicit(&hp_inflight, 1, memory_order_release);
   atomic_fetch_add_explicit(&hp_acks, 1, memory_order_release);
@@ -172,6 +187,8 @@ static void hp_park_here(uint32_t gen, uint32_t idx, const ucontext_t *uc,
   /* Returning from a handler does not serialise the instruction stream
    * (pitfalls §3.2): fetch the new code from here on. */
   hp_arch_serialise();
+  hp_serialised_self++;
+  atomic_fetch_add_explicit(&hp_n_serialised, 1, memory_order_relaxed);
 }
 
 static void hp_park_handler(int sig, siginfo_t *si, void *ucv) {
@@ -207,7 +224,12 @@ struct hp_coop {
 
 static struct hp_coop hp_coop[HP_COOP_MAX];
 static atomic_uint hp_coop_hw; /* entries [0, hw) were ever used */
-static _Thread_local struct hp_coop *hp_coop_self;
+/* Read by hotpatch_safepoint(), which is async-signal-safe: initial-exec,
+ * so that in a dlopen()ed libhotpatch.so the access is not a call to
+ * __tls_get_addr, which may allocate the thread's block on first use
+ * (malloc, in a handler). docs/safety.md: "Thread-local storage". */
+static _Thread_local struct hp_coop *hp_coop_self
+    __attribute__((tls_model("initial-exec")));
 static pthread_key_t hp_coop_key;
 static pthread_once_t hp_coop_once = PTHREAD_ONCE_INIT;
 
@@ -348,6 +370,8 @@ static void hp_fork_child(void) {
   ST(&hp_stop_busy, 0, relaxed);
   ST(&hp_cur_slot, NULL, relaxed);
   ST(&hp_cur_cap, 0, relaxed);
+  /* Registered again by the child's first prepare. */
+  ST(&hp_sync_core_state, 0, relaxed);
   for (unsigned i = 0; i < HP_COOP_MAX; i++) {
     ST(&hp_coop[i].tid, 0, relaxed);
     ST(&hp_coop[i].assign, 0, relaxed);
@@ -436,15 +460,24 @@ static int hp_install(int sig) {
 }
 
 /* Under qemu-user /proc/self/exe names the guest program and the task
- * entry of the main thread names qemu itself. */
+ * entries name qemu itself. The caller's own entry: the main thread's is
+ * unreadable once it has called pthread_exit(). */
 static int hp_detect_emulation(void) {
   char a[PATH_MAX], b[PATH_MAX], path[64];
   ssize_t na = readlink("/proc/self/exe", a, sizeof a - 1);
-  snprintf(path, sizeof path, "/proc/self/task/%d/exe", (int)getpid());
+  snprintf(path, sizeof path, "/proc/self/task/%d/exe", (int)hp_sys_gettid());
   ssize_t nb = readlink(path, b, sizeof b - 1);
   if (na <= 0 || nb <= 0)
     return 0;
   return na != nb || memcmp(a, b, (size_t)na) != 0;
+}
+
+int hp_park_emulated(void) {
+  static atomic_int emulated = -1; /* a race computes it twice: harmless */
+  int e = LD(&emulated, relaxed);
+  if (e < 0)
+    ST(&emulated, e = hp_detect_emulation(), relaxed);
+  return e;
 }
 
 /* Decimal tid into `out` (no snprintf: used while parked). */
@@ -495,9 +528,47 @@ static void hp_read_comm(int task_fd, pid_t tid, char name[16]) {
   name[n] = 0;
 }
 
-/* io_uring workers are kernel threads in our group: never signalled. */
-static int hp_is_io_worker(const char *name) {
-  return strncmp(name, "iou-", 4) == 0;
+#define HP_PF_IO_WORKER 0x10u /* include/linux/sched.h */
+
+enum { HP_TASK_RUNS = 0, HP_TASK_IO_WORKER, HP_TASK_DEAD };
+
+/*
+ * What `<tid>/stat` says about a thread (raw syscalls: also used during
+ * the stop). io_uring workers (PF_IO_WORKER in the flags, field 9) are
+ * kernel threads in our group that never run user code: never signalled,
+ * never waited for. Their comm ("iou-wrk-N") is not the test: any user
+ * thread may call itself that. A zombie or dead task (state Z or X, field
+ * 3) is a thread that exited, or the group leader after its
+ * pthread_exit(): the kernel still lists it and accepts signals for it,
+ * but nothing will ever run there to acknowledge. ENOENT or ESRCH: the
+ * thread is gone; any other failure proves nothing, so it counts as
+ * running (it is signalled and waited for: the safe side).
+ */
+static int hp_task_kind(int task_fd, pid_t tid) {
+  char buf[512];
+  long n = hp_task_read(task_fd, tid, "stat", buf, sizeof buf);
+  if (n == -ENOENT || n == -ESRCH)
+    return HP_TASK_DEAD;
+  if (n <= 0)
+    return HP_TASK_RUNS; /* EMFILE, say: no proof it is gone, wait for it */
+  /* "pid (comm) S ppid pgrp session tty_nr tpgid flags ...": comm may hold
+   * anything, ')' included, so fields count from the last ')'. */
+  const char *f = NULL;
+  for (const char *c = buf; c < buf + n; c++)
+    if (*c == ')')
+      f = c;
+  if (!f || f + 2 >= buf + n)
+    return HP_TASK_RUNS; /* unparsable: signal it, as before */
+  f += 2;
+  if (*f == 'Z' || *f == 'X' || *f == 'x')
+    return HP_TASK_DEAD;
+  for (int field = 3; field < 9 && f < buf + n; f++)
+    if (*f == ' ')
+      field++;
+  unsigned long flags = 0;
+  for (; f < buf + n && *f >= '0' && *f <= '9'; f++)
+    flags = flags * 10 + (unsigned long)(*f - '0');
+  return flags & HP_PF_IO_WORKER ? HP_TASK_IO_WORKER : HP_TASK_RUNS;
 }
 
 /*
@@ -557,6 +628,14 @@ static struct hp_park_tid *hp_tid_slot(struct hp_park *p, pid_t tid,
   return NULL;
 }
 
+/* A tid whose slot went GONE for good (a zombie, an io_uring worker): the
+ * next scan must not take it for a new thread that reused the tid. */
+static void hp_tid_forget(struct hp_park *p, pid_t tid) {
+  struct hp_park_tid *e = hp_tid_slot(p, tid, 0);
+  if (e)
+    e->slot = HP_TID_SKIP;
+}
+
 struct hp_dirent64 {
   uint64_t d_ino;
   int64_t d_off;
@@ -607,7 +686,9 @@ static int hp_prepare_known(struct hp_park *p, pid_t tid, void *self) {
   if (!e)
     return 0; /* the stop will meet it as new */
   hp_read_comm(p->task_fd, tid, e->name);
-  if (hp_is_io_worker(e->name) ||
+  /* A dead task stays dead (a zombie leader stays listed): never again
+   * in this prepare. */
+  if (hp_task_kind(p->task_fd, tid) != HP_TASK_RUNS ||
       (p->emulated && hp_is_emulator_thread(p->task_fd, tid)))
     e->slot = HP_TID_SKIP;
   return 0;
@@ -620,14 +701,54 @@ static int hp_count(struct hp_park *p, pid_t tid, void *n) {
   return 0;
 }
 
+/*
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) after the code
+ * writes makes every thread of the process that runs at that moment
+ * execute a core-serialising instruction, and the others before they
+ * next return to user space (Linux >= 4.16, x86_64 and arm64). It is an
+ * extra: parked threads serialise themselves (hp_arch_serialise). The
+ * process must register first; done once here, before any stop. Under
+ * the action lock: no race on the state.
+ */
+static void hp_sync_core_register(void) {
+  if (LD(&hp_sync_core_state, relaxed))
+    return;
+  long q = hp_syscall3(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  long r = -EOPNOTSUPP;
+  if (q >= 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE))
+    r = hp_syscall3(SYS_membarrier,
+                    MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0);
+  ST(&hp_sync_core_state, r == 0 ? 1 : -1, relaxed);
+  if (r == 0)
+    hp_debug("membarrier SYNC_CORE registered: issued after each code "
+             "switch, besides each parked thread's own serialisation");
+  else
+    hp_debug("membarrier SYNC_CORE not available (%s): parked threads "
+             "serialise themselves only",
+             q < 0              ? strerror((int)-q)
+             : r == -EOPNOTSUPP ? "not supported"
+                                : strerror((int)-r));
+}
+
+int hp_park_sync_core_available(void) {
+  return LD(&hp_sync_core_state, relaxed) == 1;
+}
+
+void hp_park_counters(struct hp_park_counters *c) {
+  c->stops = atomic_load_explicit(&hp_n_stops, memory_order_relaxed);
+  c->parked = atomic_load_explicit(&hp_n_parked, memory_order_relaxed);
+  c->serialised = atomic_load_explicit(&hp_n_serialised, memory_order_relaxed);
+  c->sync_core = atomic_load_explicit(&hp_n_sync_core, memory_order_relaxed);
+}
+
+unsigned long hp_park_serialised_self(void) { return hp_serialised_self; }
+
 int hp_park_prepare(struct hp_park *p) {
   memset(p, 0, sizeof *p);
   p->task_fd = -1;
   hp_fork_handlers_once();
-  static int emulated = -1;
-  if (emulated < 0)
-    emulated = hp_detect_emulation();
-  p->emulated = emulated;
+  hp_sync_core_register();
+  p->emulated = hp_park_emulated();
   p->sig = hp_config().park_signal;
   int rc = hp_install(p->sig);
   if (rc)
@@ -710,7 +831,7 @@ static int hp_scan_one(struct hp_park *p, pid_t tid, void *arg) {
       return 1;
     }
     hp_read_comm(p->task_fd, tid, e->name);
-    if (hp_is_io_worker(e->name)) {
+    if (hp_task_kind(p->task_fd, tid) != HP_TASK_RUNS) {
       e->slot = HP_TID_SKIP;
       return 0;
     }
@@ -760,9 +881,13 @@ static int hp_wait_acks(struct hp_park *p, uint64_t deadline_ns) {
       uint32_t st = SLD(s);
       if (st == HP_SLOT_PARKED || st == HP_SLOT_GONE)
         continue;
+      /* Exited, or a zombie (tgkill still succeeds on a zombie group
+       * leader, which never acknowledges): gone, and not listed again. */
       if (st == HP_SLOT_SIGNALLED && probe &&
-          hp_sys_tgkill(pid, s->tid, 0) == -ESRCH) {
-        hp_state_cas(s, HP_SLOT_SIGNALLED, HP_SLOT_GONE);
+          (hp_sys_tgkill(pid, s->tid, 0) == -ESRCH ||
+           hp_task_kind(p->task_fd, s->tid) == HP_TASK_DEAD) &&
+          hp_state_cas(s, HP_SLOT_SIGNALLED, HP_SLOT_GONE)) {
+        hp_tid_forget(p, s->tid);
         continue;
       }
       pending++;
@@ -772,9 +897,9 @@ static int hp_wait_acks(struct hp_park *p, uint64_t deadline_ns) {
         hp_send(p, s, i);
       } else if (now - s->sent_ns >= HP_RESEND_NS) {
         /* Its tid may now belong to an io_uring worker. */
-        hp_read_comm(p->task_fd, s->tid, s->name);
-        if (hp_is_io_worker(s->name)) {
-          hp_state_cas(s, HP_SLOT_SIGNALLED, HP_SLOT_GONE);
+        if (hp_task_kind(p->task_fd, s->tid) == HP_TASK_IO_WORKER &&
+            hp_state_cas(s, HP_SLOT_SIGNALLED, HP_SLOT_GONE)) {
+          hp_tid_forget(p, s->tid);
           continue;
         }
         p->retries_signal++;
@@ -802,10 +927,12 @@ static void hp_park_end(struct hp_park *p) {
       hp_futex_wait(&hp_inflight, LD(&hp_inflight, relaxed), HP_MS);
   }
   /* Release: the code written while they were parked happens before
-   * their acquire load of the word. */
+   * their acquire load of the word. The pause ends here, the moment they
+   * may run: waking them all takes a while, and the first ones run
+   * before FUTEX_WAKE returns. */
+  p->t_release_ns = hp_now_ns();
   ST(&hp_release, 0, release);
   hp_futex_wake(&hp_release, INT_MAX);
-  p->t_release_ns = hp_now_ns();
   p->stopped = 0;
   ST(&hp_cur_slot, NULL, relaxed);
   ST(&hp_cur_cap, 0, relaxed);
@@ -825,11 +952,18 @@ int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
   if (!p->slot || p->task_fd < 0)
     return hp_fail(HOTPATCH_EINVAL, "park: stop without prepare");
   int idle = 0;
-  if (!atomic_compare_exchange_strong(&hp_stop_busy, &idle, 1))
+  if (!atomic_compare_exchange_strong(&hp_stop_busy, &idle, 1)) {
+    p->n = 0;
+    p->overflow = 0;
+    p->why = "another stop is in progress";
     return hp_fail(HOTPATCH_EBUSY, "park: another stop is in progress");
+  }
   p->n = 0;
   p->retries_signal = 0;
   p->why = NULL;
+  p->overflow = 0;
+  p->sync_core = 0;
+  atomic_fetch_add_explicit(&hp_n_stops, 1, memory_order_relaxed);
   p->t_release_ns = 0;
   for (size_t i = 0; i < p->tids_cap; i++)
     if (p->tids[i].slot >= 0)
@@ -876,6 +1010,7 @@ int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
   /* Everyone runs again before anything is formatted. */
   hp_park_end(p);
   if (sc.overflow) {
+    p->overflow = 1;
     p->why = "threads keep appearing: more than the slots prepared";
     return hp_fail(HOTPATCH_EBUSY,
                    "park: threads keep appearing (more than %zu slots, "
@@ -893,6 +1028,17 @@ int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
                  "park: %zu of %zu threads did not stop before the deadline: "
                  "%s",
                  hp_stragglers(p), p->n, buf);
+}
+
+void hp_park_sync_core(struct hp_park *p) {
+  if (!p->stopped || LD(&hp_sync_core_state, relaxed) != 1 ||
+      hp_park_test_no_sync_core)
+    return;
+  long r = hp_syscall3(SYS_membarrier,
+                       MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0);
+  p->sync_core = r < 0 ? (int)r : 1;
+  if (r == 0)
+    atomic_fetch_add_explicit(&hp_n_sync_core, 1, memory_order_relaxed);
 }
 
 void hp_park_release(struct hp_park *p) {
@@ -931,6 +1077,29 @@ static void hp_appendf(char *out, size_t cap, size_t *len, const char *fmt,
     *len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
 }
 
+/* Room kept for the "; and N more" that ends a list cut short. */
+#define HP_REPORT_TAIL 24
+
+void hp_report_add(struct hp_report *r, const char *fmt, ...) {
+  char item[320];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(item, sizeof item, fmt, ap);
+  va_end(ap);
+  size_t sep = r->len ? 2 : 0;
+  if (n < 0 || r->more || r->len + sep + (size_t)n + HP_REPORT_TAIL >= r->cap) {
+    r->more++;
+    return;
+  }
+  hp_appendf(r->out, r->cap, &r->len, "%s%s", sep ? "; " : "", item);
+}
+
+void hp_report_end(struct hp_report *r) {
+  if (r->more)
+    hp_appendf(r->out, r->cap, &r->len, "%sand %zu more", r->len ? "; " : "",
+               r->more);
+}
+
 /* "State:\tS (sleeping)" -> "S (sleeping)". */
 static void hp_status_field(const char *status, const char *key, char *out,
                             size_t cap) {
@@ -957,18 +1126,17 @@ static void hp_status_field(const char *status, const char *key, char *out,
 
 void hp_park_describe_stragglers(const struct hp_park *p, char *out,
                                  size_t cap) {
-  size_t len = 0;
   if (!cap)
     return;
   out[0] = 0;
+  struct hp_report r = {out, cap, 0, 0};
   if (p->why)
-    hp_appendf(out, cap, &len, "%s", p->why);
+    hp_report_add(&r, "%s", p->why);
   for (size_t i = 0; i < p->n; i++) {
     const struct hp_slot *s = &p->slot[i];
     uint32_t st = SLD(s);
     if (st != HP_SLOT_SIGNALLED && st != HP_SLOT_CLAIMED)
       continue;
-    const char *sep = len ? "; " : "";
     char name[16];
     if (p->task_fd >= 0)
       hp_read_comm(p->task_fd, s->tid, name);
@@ -977,10 +1145,10 @@ void hp_park_describe_stragglers(const struct hp_park *p, char *out,
     if (!name[0])
       memcpy(name, s->name, sizeof name);
     if (s->coop_expected) {
-      hp_appendf(out, cap, &len,
-                 "%scooperative thread tid %d '%s' did not reach "
-                 "hotpatch_safepoint()",
-                 sep, (int)s->tid, name);
+      hp_report_add(&r,
+                    "cooperative thread tid %d '%s' did not reach "
+                    "hotpatch_safepoint()",
+                    (int)s->tid, name);
       continue;
     }
     char status[4096], state[64], blk[32];
@@ -988,8 +1156,7 @@ void hp_park_describe_stragglers(const struct hp_park *p, char *out,
                                             status, sizeof status)
                              : -EBADF;
     if (n < 0) {
-      hp_appendf(out, cap, &len, "%stid %d '%s' (exited)", sep, (int)s->tid,
-                 name);
+      hp_report_add(&r, "tid %d '%s' (exited)", (int)s->tid, name);
       continue;
     }
     hp_status_field(status, "State:", state, sizeof state);
@@ -998,10 +1165,11 @@ void hp_park_describe_stragglers(const struct hp_park *p, char *out,
     const char *mask = p->emulated ? "signal mask unknown under emulation"
                        : (m >> (p->sig - 1)) & 1 ? "blocks signal"
                                                  : "does not block signal";
-    hp_appendf(out, cap, &len, "%stid %d '%s' (state %s, %s%s%d)", sep,
-               (int)s->tid, name, state[0] ? state : "?", mask,
-               p->emulated ? "; signal " : " ", p->sig);
+    hp_report_add(&r, "tid %d '%s' (state %s, %s%s%d)", (int)s->tid, name,
+                  state[0] ? state : "?", mask, p->emulated ? "; signal " : " ",
+                  p->sig);
   }
-  if (!len)
-    hp_appendf(out, cap, &len, "no straggler");
+  hp_report_end(&r);
+  if (!r.len)
+    hp_appendf(out, cap, &r.len, "no straggler");
 }

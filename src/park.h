@@ -11,13 +11,18 @@
  *                    on a futex until each has acknowledged from its
  *                    handler, rescan /proc/self/task until no new thread
  *                    appears; cooperative threads park in
- *                    hotpatch_safepoint() instead. io_uring workers are
- *                    skipped; threads that exit meanwhile are dropped.
+ *                    hotpatch_safepoint() instead. io_uring workers
+ *                    (PF_IO_WORKER) are skipped; threads that exit
+ *                    meanwhile, and zombies (a group leader after its
+ *                    pthread_exit), are dropped.
  *                    Deadline passed: everyone released, HOTPATCH_EBUSY,
  *                    and the slots say who did not acknowledge.
  *   (while stopped)  the caller checks the slots (safepoint.h) and writes
  *                    code; only raw syscalls, no malloc, no locks, no
  *                    dl_iterate_phdr (a parked thread may hold any of them)
+ *   hp_park_sync_core  after the code writes, before the release:
+ *                    membarrier SYNC_CORE where the kernel has it (an
+ *                    extra; registered by the first prepare).
  *   hp_park_release  wake everyone; each parked thread serialises
  *                    (hp_arch_serialise) before it returns to its code.
  *   hp_park_finish   after: close and free what prepare made.
@@ -68,10 +73,15 @@ struct hp_park_tid; /* park.c: tid -> slot, comm read by prepare */
 struct hp_park {
   struct hp_slot *slot; /* preallocated; cap entries */
   size_t n, cap;
-  int task_fd;                      /* /proc/self/task, opened by prepare */
-  uint32_t gen;                     /* this stop's generation */
-  uint64_t t_stop_ns, t_release_ns; /* first signal sent, last released */
-  int retries_signal;               /* resends of lost signals */
+  int task_fd;  /* /proc/self/task, opened by prepare */
+  uint32_t gen; /* this stop's generation */
+  /* The pause: from just before the first signal to the release store
+   * (the moment parked threads may run again), CLOCK_MONOTONIC. */
+  uint64_t t_stop_ns, t_release_ns;
+  int retries_signal; /* resends of lost signals */
+  int overflow;       /* the stop failed: more threads than slots */
+  int sync_core;      /* membarrier by hp_park_sync_core: 0 not issued,
+                         1 done, -errno */
   /* Prepared by hp_park_prepare, internal to park.c. */
   int sig;                  /* the park signal */
   uid_t uid;                /* si_uid of what we send */
@@ -98,6 +108,10 @@ int hp_park_prepare(struct hp_park *p);
  * of a failure is formatted after the release). */
 int hp_park_stop(struct hp_park *p, uint64_t deadline_ns);
 
+/* While stopped, after writing code: membarrier SYNC_CORE if registered
+ * (p->sync_core says what it returned). Raw syscall. */
+void hp_park_sync_core(struct hp_park *p);
+
 /* Wake every parked thread (no-op for a slot that is not parked). */
 void hp_park_release(struct hp_park *p);
 
@@ -112,7 +126,44 @@ void hp_park_finish(struct hp_park *p);
 void hp_park_describe_stragglers(const struct hp_park *p, char *out,
                                  size_t cap);
 
+/* A "; "-separated list of items in out[cap] that ends in "; and N more"
+ * once the next item would not fit. Not async-signal-safe (vsnprintf):
+ * after the release. */
+struct hp_report {
+  char *out;
+  size_t cap, len, more;
+};
+void hp_report_add(struct hp_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void hp_report_end(struct hp_report *r);
+
 uint64_t hp_now_ns(void); /* CLOCK_MONOTONIC, by raw syscall */
+
+/* Under qemu-user (its own threads are in /proc/self/task; only
+ * /proc/self/ files are emulated). Computed once; not async-signal-safe
+ * the first time. */
+int hp_park_emulated(void);
+
+/* ---- For tests ---------------------------------------------------------
+ * Process-wide tallies since start (relaxed atomics: AS-safe to update,
+ * exact once the counted threads are quiet): stops begun, threads that
+ * parked (handler or hotpatch_safepoint), hp_arch_serialise calls by
+ * released threads, membarrier SYNC_CORE calls that succeeded. */
+struct hp_park_counters {
+  unsigned long stops, parked, serialised, sync_core;
+};
+void hp_park_counters(struct hp_park_counters *c);
+/* hp_arch_serialise calls by the calling thread on its way out of a park
+ * (initial-exec TLS). */
+unsigned long hp_park_serialised_self(void);
+/* Whether the first prepare registered membarrier SYNC_CORE. */
+int hp_park_sync_core_available(void);
+/* Non-zero: hp_park_sync_core does nothing, as where the kernel lacks it. */
+extern int hp_park_test_no_sync_core;
+/* Called by the patcher while every other thread is parked, before it
+ * writes site `site` (apply.c, hp_switch): a test may change the code
+ * under the engine there. Raw syscalls only. */
+extern void (*hp_park_test_parked_hook)(size_t site, int install);
 
 /*
  * fork(): handlers registered once (pthread_atfork) by the first action,

@@ -21,6 +21,11 @@ struct hp_sp_map {
 };
 
 #define HP_MAPS_PATH "/proc/self/maps"
+/* The same for the calling thread: /proc/self/maps reads the group
+ * leader's, which is empty once the leader has called pthread_exit(). Not
+ * under qemu-user, which emulates only /proc/self/maps (thread-self shows
+ * the host's view of the emulator). */
+#define HP_MAPS_THREAD_PATH "/proc/thread-self/maps"
 
 /* Bytes in /proc/self/maps now (a libc read: threads are running). */
 static int hp_maps_size(int fd, size_t *out) {
@@ -54,12 +59,23 @@ int hp_safepoint_prepare(struct hp_safepoint *sp, const struct hp_hot *hot,
     if (hot[i].hi > sp->hot_hi)
       sp->hot_hi = hot[i].hi;
   }
+  sp->maps_path = HP_MAPS_PATH;
   sp->maps_fd = open(HP_MAPS_PATH, O_RDONLY | O_CLOEXEC);
   if (sp->maps_fd < 0)
     return hp_fail(HOTPATCH_EIO, "cannot open " HP_MAPS_PATH ": %s",
                    strerror(errno));
   size_t size;
   int rc = hp_maps_size(sp->maps_fd, &size);
+  if (!rc && size == 0 && !hp_park_emulated()) {
+    /* A process always has mappings: the leader is a zombie. */
+    int fd = open(HP_MAPS_THREAD_PATH, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      close(sp->maps_fd);
+      sp->maps_fd = fd;
+      sp->maps_path = HP_MAPS_THREAD_PATH;
+      rc = hp_maps_size(sp->maps_fd, &size);
+    }
+  }
   if (!rc) {
     /* Twice today's size: room for the stacks of threads started before
      * the stop and for the mappings they split. */
@@ -108,7 +124,7 @@ static const char *hp_hex(const char *s, const char *end, uintptr_t *out) {
 /* Read the whole file into maps_buf: opened afresh, since qemu-user serves
  * a snapshot per open; the prepared fd when no descriptor is left. */
 static const char *hp_maps_load(struct hp_safepoint *sp, size_t *len) {
-  long fd = hp_sys_openat(AT_FDCWD, HP_MAPS_PATH, O_RDONLY | O_CLOEXEC);
+  long fd = hp_sys_openat(AT_FDCWD, sp->maps_path, O_RDONLY | O_CLOEXEC);
   int own = fd >= 0;
   if (!own)
     fd = sp->maps_fd;
@@ -251,13 +267,33 @@ static const char *hp_scan_stack(const struct hp_safepoint *sp, uintptr_t at,
   return *why ? HP_SP_STACK : NULL;
 }
 
+/* Keep what the report needs of an unsafe slot (the slot may be reused
+ * by the next stop before the report is written). */
+static void hp_sp_record(struct hp_safepoint *sp, const struct hp_slot *s,
+                         const struct hp_hot *h, const char *r) {
+  if (sp->nunsafe < HP_SP_UNSAFE_MAX) {
+    struct hp_sp_unsafe *u = &sp->unsafe[sp->nunsafe++];
+    u->tid = s->tid;
+    for (size_t k = 0; k < sizeof u->name; k++) /* no libc while parked */
+      u->name[k] = s->name[k];
+    u->name[sizeof u->name - 1] = 0;
+    u->why = h;
+    u->reason = r;
+  }
+  sp->nunsafe_all++;
+}
+
 int hp_safepoint_check(struct hp_safepoint *sp, const struct hp_park *p,
                        const struct hp_slot **who, const struct hp_hot **why,
                        const char **reason) {
   int have_maps = 0;
+  const char *maps_err = NULL;
   *who = NULL;
   *why = NULL;
   *reason = NULL;
+  sp->nunsafe = sp->nunsafe_all = 0;
+  /* Every slot, not only up to the first unsafe one: the report names
+   * each thread in the way (SPEC §4). */
   for (size_t i = 0; i < p->n; i++) {
     const struct hp_slot *s = &p->slot[i];
     uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
@@ -278,22 +314,41 @@ int hp_safepoint_check(struct hp_safepoint *sp, const struct hp_park *p,
       r = HP_SP_LR;
 #endif
     else {
-      if (!have_maps) {
+      if (!have_maps && !maps_err) {
         size_t len;
-        r = hp_maps_load(sp, &len);
-        if (!r)
-          r = hp_maps_parse(sp, len);
-        have_maps = !r;
+        maps_err = hp_maps_load(sp, &len);
+        if (!maps_err)
+          maps_err = hp_maps_parse(sp, len);
+        have_maps = !maps_err;
       }
-      if (!r)
-        r = hp_scan_stack(sp, s->sp, &h);
+      r = maps_err ? maps_err : hp_scan_stack(sp, s->sp, &h);
     }
     if (r) {
-      *who = s;
-      *why = h;
-      *reason = r;
-      return HOTPATCH_EBUSY;
+      if (!*who) {
+        *who = s;
+        *why = h;
+        *reason = r;
+      }
+      hp_sp_record(sp, s, h, r);
     }
   }
-  return 0;
+  return *who ? HOTPATCH_EBUSY : 0;
+}
+
+void hp_safepoint_describe(const struct hp_safepoint *sp, char *out,
+                           size_t cap) {
+  if (!cap)
+    return;
+  out[0] = 0;
+  struct hp_report r = {out, cap, 0, 0};
+  for (size_t i = 0; i < sp->nunsafe; i++) {
+    const struct hp_sp_unsafe *u = &sp->unsafe[i];
+    if (u->why)
+      hp_report_add(&r, "thread %d '%s' in %s (%s)", (int)u->tid, u->name,
+                    u->why->what, u->reason);
+    else
+      hp_report_add(&r, "thread %d '%s': %s", (int)u->tid, u->name, u->reason);
+  }
+  r.more += sp->nunsafe_all - sp->nunsafe;
+  hp_report_end(&r);
 }

@@ -96,15 +96,32 @@ struct hp_hot {
 
 struct hp_sp_map; /* one parsed line of /proc/self/maps (safepoint.c) */
 
+/* Unsafe threads recorded by a check, for the report (the rest are only
+ * counted: the report says "and N more"). */
+#define HP_SP_UNSAFE_MAX 32
+
+struct hp_sp_unsafe {
+  pid_t tid;
+  char name[16];
+  const struct hp_hot *why; /* NULL: doubt (see reason) */
+  const char *reason;       /* HP_SP_* */
+};
+
 struct hp_safepoint {
   const struct hp_hot *hot;
   size_t nhot;
   char *maps_buf; /* prepared: raw /proc/self/maps text */
   size_t maps_cap;
-  int maps_fd;            /* /proc/self/maps, opened by prepare */
+  int maps_fd;            /* maps_path, opened by prepare */
+  const char *maps_path;  /* /proc/self/maps; /proc/thread-self/maps when
+                             the former is empty (a zombie group leader) */
   struct hp_sp_map *maps; /* prepared: the lines parsed by the last check */
   size_t maps_max, nmaps;
   uintptr_t hot_lo, hot_hi; /* bounds of every hot range: a quick reject */
+  /* Filled by each check: the first HP_SP_UNSAFE_MAX unsafe slots, and
+   * how many there were. */
+  struct hp_sp_unsafe unsafe[HP_SP_UNSAFE_MAX];
+  size_t nunsafe, nunsafe_all;
 };
 
 /* Before parking: buffers, fd. 0 or HOTPATCH_ENOMEM / HOTPATCH_EIO
@@ -117,16 +134,23 @@ int hp_safepoint_prepare(struct hp_safepoint *sp, const struct hp_hot *hot,
  * While parked: check every parked slot. 0 if all are safe; else
  * HOTPATCH_EBUSY with *who = the first unsafe slot and *why = the hot
  * range (NULL for "doubt": altstack, unknown stack...) and *reason a static
- * string. No malloc, no lock: raw syscalls and the prepared buffers only.
- * A slot still SIGNALLED is unsafe (HP_SP_NOT_PARKED); FREE and GONE ones
- * are skipped. When the maps cannot be read, *who is the slot whose stack
- * was to be scanned.
+ * string; every unsafe slot is recorded in sp->unsafe (the first
+ * HP_SP_UNSAFE_MAX; sp->nunsafe_all counts them all). No malloc, no lock:
+ * raw syscalls and the prepared buffers only. A slot still SIGNALLED is
+ * unsafe (HP_SP_NOT_PARKED); FREE and GONE ones are skipped. When the maps
+ * cannot be read, every slot whose stack was to be scanned is unsafe with
+ * that reason.
  */
 int hp_safepoint_check(struct hp_safepoint *sp, const struct hp_park *p,
                        const struct hp_slot **who, const struct hp_hot **why,
                        const char **reason);
 
 void hp_safepoint_finish(struct hp_safepoint *sp);
+
+/* After the release: "thread 1234 'name' in func 'foo' (PC in a hot
+ * range); thread ...; and N more" for the last check's unsafe slots. */
+void hp_safepoint_describe(const struct hp_safepoint *sp, char *out,
+                           size_t cap);
 
 /* A code address with its pointer-authentication field cleared (aarch64:
  * XPACLRI, a NOP on CPUs without PAC, right for any VA size); the value
