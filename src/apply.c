@@ -43,6 +43,7 @@ struct hp_action {
   int tries;
   int resends;       /* signals sent again, over every try */
   uint64_t pause_ns; /* the longest parked window */
+  uint64_t stop_ns;  /* the longest time a stop took to park everyone */
   /* Why the last try failed, kept until the threads run again. */
   const struct hp_slot *who;
   const struct hp_hot *why;
@@ -237,10 +238,14 @@ static int hp_run(struct hp_action *a, int install) {
   int rc;
   for (;;) {
     a->tries++;
+    uint64_t t0 = hp_now_ns();
     rc = hp_park_stop(&a->park, deadline);
     a->resends += a->park.retries_signal;
+    if (!rc && hp_now_ns() - t0 > a->stop_ns)
+      a->stop_ns = hp_now_ns() - t0;
     if (rc && a->park.overflow && hp_now_ns() < deadline) {
       /* More threads than the slots: prepare for today's count. */
+      hp_clear_error();
       hp_park_finish(&a->park);
       if ((rc = hp_park_prepare(&a->park)) != 0)
         return hp_fail_context(rc, "%s '%s': ", a->verb, a->p->desc->name);
@@ -251,12 +256,14 @@ static int hp_run(struct hp_action *a, int install) {
       hp_park_describe_stragglers(&a->park, buf, sizeof buf);
       return hp_fail(HOTPATCH_EBUSY,
                      "%s '%s': not every thread stopped within %u ms "
-                     "(%d tries): %s",
-                     a->verb, a->p->desc->name, a->timeout_ms, a->tries, buf);
+                     "(%d tr%s): %s",
+                     a->verb, a->p->desc->name, a->timeout_ms, a->tries,
+                     a->tries == 1 ? "y" : "ies", buf);
     }
     if (rc) /* EIO, overflow at the deadline...: the stop's own detail */
-      return hp_fail_context(rc, "%s '%s': after %d tries: ", a->verb,
-                             a->p->desc->name, a->tries);
+      return hp_fail_context(rc, "%s '%s': after %d tr%s: ", a->verb,
+                             a->p->desc->name, a->tries,
+                             a->tries == 1 ? "y" : "ies");
     rc = hp_safepoint_check(&a->sp, &a->park, &a->who, &a->why, &a->reason);
     if (!rc) {
       rc = hp_switch(a, install);
@@ -269,7 +276,10 @@ static int hp_run(struct hp_action *a, int install) {
       a->pause_ns = pause;
     if (rc != HOTPATCH_EBUSY)
       break;
-    if (hp_now_ns() + backoff >= deadline)
+    /* Another try needs the backoff and a stop at least as slow as the
+     * slowest so far: a stop cut short by the deadline would blame
+     * threads that had no time to stop, and hide the verdict above. */
+    if (hp_now_ns() + backoff + 2 * a->stop_ns >= deadline)
       break;
     if (a->reason && !strcmp(a->reason, HP_SP_MAPS_BIG)) {
       /* Threads started meanwhile outgrew the buffer: a bigger one. */
@@ -284,9 +294,10 @@ static int hp_run(struct hp_action *a, int install) {
     char buf[HP_ERROR_MAX - 128];
     hp_safepoint_describe(&a->sp, buf, sizeof buf);
     return hp_fail(HOTPATCH_EBUSY,
-                   "%s '%s': after %d tries in %u ms, not every thread is at "
+                   "%s '%s': after %d tr%s in %u ms, not every thread is at "
                    "a safe point: %s",
-                   a->verb, a->p->desc->name, a->tries, a->timeout_ms, buf);
+                   a->verb, a->p->desc->name, a->tries,
+                   a->tries == 1 ? "y" : "ies", a->timeout_ms, buf);
   }
   if (rc)
     return hp_switch_report(a, install, rc);

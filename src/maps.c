@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "maps.h"
+#include "park.h"
 
 static const char *hp_hex(const char *s, uintptr_t *out) {
   uintptr_t v = 0;
@@ -50,8 +51,8 @@ static int hp_parse_line(const char *s, struct hp_map *m) {
 
 /* The whole file in one buffer: read() of /proc/self/maps returns whole
  * lines, and the kernel resumes after the last line it returned. */
-static int hp_slurp(char **out, size_t *len) {
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+static int hp_slurp(const char *path, char **out, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return hp_fail(HOTPATCH_EIO, "cannot open /proc/self/maps: %s",
                    strerror(errno));
@@ -94,7 +95,15 @@ int hp_maps_read(struct hp_maps *m) {
   m->n = 0;
   char *buf = NULL;
   size_t len = 0;
-  int rc = hp_slurp(&buf, &len);
+  int rc = hp_slurp("/proc/self/maps", &buf, &len);
+  /* Empty: the group leader is a zombie (its pthread_exit), and
+   * /proc/self/ shows its (gone) memory; the caller's own view is the
+   * same address space. Not under qemu-user, which emulates only
+   * /proc/self/maps. */
+  if (!rc && len == 0 && !hp_park_emulated()) {
+    free(buf);
+    rc = hp_slurp("/proc/thread-self/maps", &buf, &len);
+  }
   if (rc)
     return rc;
   size_t lines = 1;

@@ -97,6 +97,7 @@ static _Thread_local unsigned long hp_serialised_self
 static atomic_int hp_sync_core_state;
 int hp_park_test_no_sync_core;
 void (*hp_park_test_parked_hook)(size_t site, int install);
+void (*hp_park_test_before_stop)(void);
 
 #define LD(p, mo) atomic_load_explicit(p, memory_order_##mo)
 #define ST(p, v, mo) atomic_store_explicit(p, v, memory_order_##mo)
@@ -951,6 +952,8 @@ static size_t hp_stragglers(const struct hp_park *p) {
 int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
   if (!p->slot || p->task_fd < 0)
     return hp_fail(HOTPATCH_EINVAL, "park: stop without prepare");
+  if (hp_park_test_before_stop)
+    hp_park_test_before_stop();
   int idle = 0;
   if (!atomic_compare_exchange_strong(&hp_stop_busy, &idle, 1)) {
     p->n = 0;
@@ -987,16 +990,17 @@ int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
   /* Park what is listed, then list again: done when every listed thread
    * is parked or gone and a full pass finds nobody new (threads appear
    * only from threads that are not parked yet). */
-  for (;;) {
+  for (int pass = 0;; pass++) {
     sc.added = 0;
     err = hp_task_each(p, hp_scan_one, &sc);
     if (sc.overflow || err < 0)
       break;
     if (!sc.added)
       break;
-    /* New threads at every pass (each parks at once): the deadline still
-     * holds. */
-    if (hp_now_ns() >= deadline_ns) {
+    /* New threads at every rescan (each parks at once): the deadline
+     * still holds. The first pass finds everyone: if the deadline passes
+     * meanwhile, the wait below says who did not stop. */
+    if (pass > 0 && hp_now_ns() >= deadline_ns) {
       p->why = "threads kept appearing until the deadline";
       rc = HOTPATCH_EBUSY;
       break;

@@ -164,6 +164,8 @@ extern int hp_park_test_no_sync_core;
  * writes site `site` (apply.c, hp_switch): a test may change the code
  * under the engine there. Raw syscalls only. */
 extern void (*hp_park_test_parked_hook)(size_t site, int install);
+/* Called by hp_park_stop before it signals anyone (threads running). */
+extern void (*hp_park_test_before_stop)(void);
 
 /*
  * fork(): handlers registered once (pthread_atfork) by the first action,

@@ -53,6 +53,14 @@ SP_FX(calls_at_entry) void fx_calls_at_entry(struct sp_worker *w) {
   SP_NO_TAIL();
 }
 
+/* A direct call: no copy of fx_spin_at_entry's address on the stack. */
+SP_FX(calls_entry_directly)
+void fx_calls_entry_directly(struct sp_worker *w) {
+  __atomic_store_n(&w->ready, 1, __ATOMIC_RELEASE);
+  fx_spin_at_entry();
+  SP_NO_TAIL();
+}
+
 SP_FX(coop_in_f) void fx_coop_in_f(struct sp_worker *w) {
   sp_coop_block(w);
   SP_NO_TAIL();

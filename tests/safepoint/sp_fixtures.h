@@ -23,11 +23,12 @@ SP_FX_DECL(outer);      /* calls fx_middle, which blocks */
 SP_FX_DECL(middle);
 SP_FX_DECL(holds_pointer); /* a pointer to fx_target in a live local */
 SP_FX_DECL(target);
-SP_FX_DECL(leaf_caller);    /* calls the leaf fx_leaf_spin */
-SP_FX_DECL(calls_at_entry); /* calls fx_spin_at_entry through a local */
-SP_FX_DECL(coop_in_f);      /* a cooperative thread parked under F */
-SP_FX_DECL(deep);           /* alloca((size_t)w->arg), then blocks */
-SP_FX_DECL(pac_outer);      /* sp_fx_pac.c: built with pac-ret on aarch64 */
+SP_FX_DECL(leaf_caller);          /* calls the leaf fx_leaf_spin */
+SP_FX_DECL(calls_at_entry);       /* calls fx_spin_at_entry through a local */
+SP_FX_DECL(calls_entry_directly); /* calls fx_spin_at_entry directly */
+SP_FX_DECL(coop_in_f);            /* a cooperative thread parked under F */
+SP_FX_DECL(deep);                 /* alloca((size_t)w->arg), then blocks */
+SP_FX_DECL(pac_outer); /* sp_fx_pac.c: built with pac-ret on aarch64 */
 SP_FX_DECL(pac_block);
 
 /* sp_fx.S */

@@ -283,6 +283,72 @@ static void thread_on_its_alternate_signal_stack_is_unsafe(void **st) {
   signal(SIGUSR1, SIG_DFL);
 }
 
+/* A handler that interrupted a thread on the first instruction of
+ * fx_spin_at_entry: the saved PC, equal to that entry, is a word in the
+ * signal frame on the thread's stack. */
+static uint32_t nested_in, nested_go;
+static uintptr_t nested_saved_pc;
+
+static void on_usr2_wait(int sig, siginfo_t *si, void *ctx) {
+  (void)sig;
+  (void)si;
+  ucontext_t *uc = ctx;
+#if defined(__x86_64__)
+  nested_saved_pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#else
+  nested_saved_pc = (uintptr_t)uc->uc_mcontext.pc;
+#endif
+  __atomic_store_n(&nested_in, 1, __ATOMIC_RELEASE);
+  while (!__atomic_load_n(&nested_go, __ATOMIC_ACQUIRE))
+    syscall(SYS_futex, &nested_go, FUTEX_WAIT, 0, NULL, NULL, 0);
+    /* Leave the self-branch when this handler returns. */
+#if defined(__x86_64__)
+  uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)fx_spin_exit;
+#else
+  uc->uc_mcontext.pc = (uintptr_t)fx_spin_exit;
+#endif
+  __atomic_store_n(&nested_in, 0, __ATOMIC_RELEASE);
+}
+
+/* What revert frees (a trampoline, a stub) gets entry 0: the entry rule
+ * would take the saved PC of a thread interrupted on its first
+ * instruction for a function pointer, and free the code under it. */
+static void saved_pc_at_the_first_byte_in_a_nested_frame_counts(void **st) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_usr2_wait;
+  sa.sa_flags = SA_SIGINFO; /* the park signal may interrupt it */
+  assert_int_equal(sigaction(SIGUSR2, &sa, NULL), 0);
+  nested_in = nested_go = 0;
+  struct sp_worker w = {0};
+  w.run = fx_calls_entry_directly;
+  sp_start(&w);
+  uintptr_t entry = (uintptr_t)fx_spin_at_entry;
+  assert_int_equal(pthread_kill(w.th, SIGUSR2), 0);
+  while (!__atomic_load_n(&nested_in, __ATOMIC_ACQUIRE))
+    usleep(1000);
+  assert_int_equal(nested_saved_pc, entry);
+  struct sp_worker *one[1] = {&w};
+  sp_park(&world, one, 1);
+  struct sp_words at = words_in(&w, entry, entry + 1);
+  fprintf(stderr,
+          "  parked in a handler; %zu stack word(s) equal to the "
+          "entry (the saved PC)\n",
+          at.raw);
+  assert_int_equal(at.raw, 1);
+  struct hp_hot with_entry_rule = sp_hot(
+      "fx_spin_at_entry", (void *)fx_spin_at_entry, fx_spin_at_entry_end, 0);
+  struct hp_hot freed = with_entry_rule;
+  freed.entry = 0;
+  expect_safe(&with_entry_rule, 1); /* the blind spot */
+  expect_unsafe(&freed, 1, &freed, HP_SP_STACK);
+  sp_unpark(&world);
+  __atomic_store_n(&nested_go, 1, __ATOMIC_RELEASE);
+  syscall(SYS_futex, &nested_go, FUTEX_WAKE, 1, NULL, NULL, 0);
+  sp_finish(&w);
+  signal(SIGUSR2, SIG_DFL);
+}
+
 static void cooperative_thread_is_scanned_from_its_recorded_sp(void **st) {
   struct sp_worker w = {.cooperative = 1};
   start_parked(&w, fx_coop_in_f);
@@ -306,6 +372,7 @@ int main(void) {
       cmocka_unit_test(caller_of_a_leaf_that_has_not_stored_lr_is_unsafe),
       cmocka_unit_test(pac_signed_return_address_is_seen),
       cmocka_unit_test(thread_on_its_alternate_signal_stack_is_unsafe),
+      cmocka_unit_test(saved_pc_at_the_first_byte_in_a_nested_frame_counts),
       cmocka_unit_test(cooperative_thread_is_scanned_from_its_recorded_sp),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
