@@ -159,11 +159,12 @@ static int hp_site_holds(const struct hp_site_rt *s) {
 
 /*
  * After a failed switch, threads running: say why the write failed and
- * what every site holds now. A write that failed with HOTPATCH_EIO may
- * have left its bytes in place, and an undo may have failed: each site's
- * `installed` is set from its bytes, so that a later revert removes what
- * is there, and a->left_changed tells the caller to keep the trampolines
- * and stubs such sites may reach. Returns rc.
+ * what every site written holds now. A write that failed with
+ * HOTPATCH_EIO may have left its bytes in place, and an undo may have
+ * failed: each such site's `installed` is set from its bytes, so that a
+ * later revert removes what is there, and a->left_changed tells the
+ * caller to keep the trampolines and stubs such sites may reach.
+ * Returns rc.
  */
 static int hp_switch_report(struct hp_action *a, int install, int rc) {
   struct hotpatch_patch *p = a->p;
@@ -189,7 +190,12 @@ static int hp_switch_report(struct hp_action *a, int install, int rc) {
     snprintf(cause, sizeof cause, "writing the code of '%s' in %s failed",
              target, obj);
   struct hp_report r = {left, sizeof left, 0, 0};
-  for (size_t i = 0; i < p->nfuncs; i++) {
+  /* The sites written: those before the failed one (and undone, or not),
+   * and the failed one after HOTPATCH_EIO, which may have left its bytes
+   * in. The others were not touched: what they hold is not ours to
+   * report (ECHANGED: someone else's bytes). */
+  size_t written = (size_t)a->failed_site + (rc == HOTPATCH_EIO);
+  for (size_t i = 0; i < written; i++) {
     struct hp_site_rt *s = &p->sites[i];
     int holds = hp_site_holds(s);
     s->installed = holds == HP_HOLDS_OURS;
