@@ -46,8 +46,9 @@
  *  - on aarch64, any word whose low bits fall in a hot range once the
  *    pointer-authentication field is cleared.
  *
- * NOT SEEN — return addresses that live in no stack reachable from a
- * parked thread's SP:
+ * NOT SEEN (docs/safety.md, "What the stack check cannot see", says what
+ * users must do) — return addresses that live in no stack reachable from
+ * a parked thread's SP:
  *  - suspended coroutines, fibers and green threads whose stacks were
  *    switched away from (swapcontext, Boost.Context, QEMU coroutines,
  *    user-space schedulers): their frames are in memory no parked thread
@@ -89,7 +90,10 @@
 
 struct hp_hot {
   uintptr_t lo, hi; /* [lo, hi) */
-  uintptr_t entry;  /* a word equal to this is a function pointer: skip */
+  uintptr_t entry;  /* a word equal to this is a function pointer: skip;
+                       0 for code about to be freed (a saved PC in a
+                       signal frame, stopped on its first instruction,
+                       looks like a pointer to it) */
   int inner_only;   /* ALLOW_ACTIVE: only (lo, hi) exclusive of lo counts */
   const char *what; /* for the report: "func 'foo' in libz.so.1" */
 };
