@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "park_util.h"
 #include "targets.h"
 
 uint64_t ap_now_ms(void) {
@@ -59,16 +60,7 @@ int ap_in_child(int (*fn)(void)) {
     alarm(60); /* a deadlock dies instead of hanging the parent */
     _exit(fn());
   }
-  for (int i = 0; i < 9000; i++) {
-    int st;
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    usleep(10000);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-  return -1;
+  return pu_reap(pid, 90000);
 }
 
 #if defined(__x86_64__)

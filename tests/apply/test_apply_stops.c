@@ -93,25 +93,9 @@ static void a_user_thread_named_iou_is_parked_and_checked(void **state) {
 
 /* The flags (field 9) of /proc/self/task/<tid>/stat; 0 if unreadable. */
 static unsigned long task_flags(pid_t tid, char *comm, size_t cap) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = 0;
-  char *o = strchr(buf, '('), *c = strrchr(buf, ')');
-  if (!o || !c)
-    return 0;
-  snprintf(comm, cap, "%.*s", (int)(c - o - 1), o + 1);
-  unsigned long flags = 0;
   char state;
-  if (sscanf(c + 2, "%c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
-    return 0;
-  return flags;
+  unsigned long flags;
+  return pu_task_stat(tid, &state, &flags, comm, cap) ? 0 : flags;
 }
 
 /* A tid of ours with PF_IO_WORKER, or 0. */

@@ -24,15 +24,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "ap_util.h"
 #include "hotpatch.h"
 #include "park.h"
 #include "targets.h"
 
 #define NTHREADS 8
-
-static long (*old_value)(long);
-static long new_value(long x) { return old_value(x) + 1000; }
-static long new_other(long x) { return x * 3 + 2000; }
 
 static atomic_int stop;
 struct caller {
@@ -146,19 +143,7 @@ static double now_s(clockid_t clk) {
 
 static void calls_see_old_or_new_while_patch_flips(void **state) {
   (void)state;
-  static const struct hotpatch_func funcs[] = {
-      {.target = "ap_value",
-       .replacement = (void *)new_value,
-       .original = (void **)&old_value},
-      {.target = "ap_other", .replacement = (void *)new_other},
-      {0}};
-  static const struct hotpatch_desc d = {.magic = HOTPATCH_MAGIC,
-                                         .abi = HOTPATCH_ABI,
-                                         .name = "torture",
-                                         .flags = HOTPATCH_REAPPLYABLE,
-                                         .funcs = funcs};
-  hotpatch_patch *p;
-  assert_int_equal(hotpatch_register(&d, &p), 0);
+  hotpatch_patch *p = ap_register_value_other("torture");
   int cpu[CPU_SETSIZE];
   int ncpu = usable_cpus(cpu, CPU_SETSIZE);
   struct hp_park_counters c0, c1;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,19 +31,45 @@ pthread_t pu_spawn(void *(*fn)(void *), void *arg) {
   return t;
 }
 
-static char pu_state(pid_t tid) {
+int pu_task_stat(pid_t tid, char *state, unsigned long *flags, char *comm,
+                 size_t cap) {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return 0;
+    return -1;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
   if (n <= 0)
-    return 0;
+    return -1;
   buf[n] = 0;
-  const char *r = strrchr(buf, ')');
-  return r && r[1] == ' ' ? r[2] : 0;
+  const char *o = strchr(buf, '('), *c = strrchr(buf, ')');
+  if (!o || !c || c[1] != ' ')
+    return -1;
+  if (comm)
+    snprintf(comm, cap, "%.*s", (int)(c - o - 1), o + 1);
+  /* After the state: ppid pgrp session tty_nr tpgid, then the flags. */
+  return sscanf(c + 2, "%c %*d %*d %*d %*d %*d %lu", state, flags) == 2 ? 0
+                                                                        : -1;
+}
+
+static char pu_state(pid_t tid) {
+  char st;
+  unsigned long flags;
+  return pu_task_stat(tid, &st, &flags, NULL, 0) ? 0 : st;
+}
+
+int pu_reap(pid_t pid, int ms) {
+  for (int i = 0; i < ms / 10; i++) {
+    int st;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    pu_sleep_ms(10);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  return -1;
 }
 
 int pu_wait_state(pid_t tid, char state, int ms) {

@@ -22,6 +22,16 @@ pthread_t pu_spawn(void *(*fn)(void *), void *arg);
  * /proc/self/task/<tid>/stat, at most `ms`. 1 if it got there. */
 int pu_wait_state(pid_t tid, char state, int ms);
 
+/* From /proc/self/task/<tid>/stat: the state letter ('S', 'Z'...) and
+ * the flags (field 9); comm into comm[cap] if comm. 0, or -1 if the
+ * thread is gone or the line unreadable. */
+int pu_task_stat(pid_t tid, char *state, unsigned long *flags, char *comm,
+                 size_t cap);
+
+/* Wait for child `pid` at most `ms`; its exit status (128 + signal if it
+ * died), or -1 after killing it. */
+int pu_reap(pid_t pid, int ms);
+
 /* The slot of `tid` in the last stop (the last one made for it), or NULL. */
 const struct hp_slot *pu_slot_of(const struct hp_park *p, pid_t tid);
 

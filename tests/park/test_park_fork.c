@@ -62,18 +62,7 @@ static int child_work(void) {
 }
 
 /* Wait for `pid` at most 30 s; its exit status, or -1. */
-static int reap(pid_t pid) {
-  for (int i = 0; i < 3000; i++) {
-    int st;
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    pu_sleep_ms(10);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-  return -1;
-}
+static int reap(pid_t pid) { return pu_reap(pid, 30000); }
 
 struct forker {
   int forks;
