@@ -98,26 +98,33 @@ static int hp_site_tramp(struct hp_site_rt *rt, const struct hp_isa *isa,
 }
 
 /* Entry bytes for the analysed site: direct, else through a stub. */
-static int hp_site_entry(struct hp_site_rt *rt, const struct hp_isa *isa) {
+int hp_site_jump(const struct hp_site_rt *rt, uint64_t repl,
+                 struct hp_near *stub, uint8_t entry[HP_SITE_MAX]) {
+  const struct hp_isa *isa = hp_isa_host();
+  memset(stub, 0, sizeof *stub);
   char saved[HP_ERROR_MAX];
   hp_error_save(saved);
-  if (!isa->entry(&rt->s, rt->repl, rt->entry)) {
+  if (!isa->entry(&rt->s, repl, entry)) {
     hp_error_restore(saved);
     return 0;
   }
   hp_error_restore(saved);
   int rc = hp_near_alloc(rt->s.stub_lo, rt->s.stub_hi, isa->stub_len,
-                         isa->tramp_align, &rt->stub);
+                         isa->tramp_align, stub);
   if (rc)
     return rc;
-  uint8_t stub[64];
-  if ((rc = isa->stub(rt->stub.addr, rt->repl, stub)) != 0 ||
-      (rc = hp_near_write(&rt->stub, stub, isa->stub_len)) != 0 ||
-      (rc = isa->entry(&rt->s, rt->stub.addr, rt->entry)) != 0) {
-    hp_near_free(&rt->stub);
+  uint8_t code[64];
+  if ((rc = isa->stub(stub->addr, repl, code)) != 0 ||
+      (rc = hp_near_write(stub, code, isa->stub_len)) != 0 ||
+      (rc = isa->entry(&rt->s, stub->addr, entry)) != 0) {
+    hp_near_free(stub);
     return rc;
   }
   return 0;
+}
+
+static int hp_site_entry(struct hp_site_rt *rt) {
+  return hp_site_jump(rt, rt->repl, &rt->stub, rt->entry);
 }
 
 static void hp_site_free_blocks(struct hp_site_rt *rt) {
@@ -133,7 +140,7 @@ static int hp_site_plan(struct hp_site_rt *rt, const struct hp_isa *isa,
   if (!rc)
     rc = hp_site_tramp(rt, isa, buf);
   if (!rc)
-    rc = hp_site_entry(rt, isa);
+    rc = hp_site_entry(rt);
   if (rc)
     hp_site_free_blocks(rt);
   return rc;
@@ -231,6 +238,22 @@ int hp_site_remove(struct hp_site_rt *rt) {
   if (!rc)
     rt->installed = 0;
   return rc;
+}
+
+int hp_site_commit(struct hp_site_rt *rt, const uint8_t *from,
+                   const uint8_t *to) {
+  if (!rt->armed)
+    return HOTPATCH_EINVAL;
+  return hp_write_commit(&rt->wr, from, to);
+}
+
+int hp_site_holds(const struct hp_site_rt *rt, const uint8_t *bytes) {
+  /* A byte loop, not memcmp: libc's own pages may be the ones patched. */
+  const volatile uint8_t *at = (const volatile uint8_t *)(uintptr_t)rt->s.addr;
+  for (uint32_t i = 0; i < rt->s.len; i++)
+    if (at[i] != bytes[i])
+      return 0;
+  return 1;
 }
 
 void hp_site_release(struct hp_site_rt *rt) {

@@ -62,6 +62,25 @@ int hp_site_install(struct hp_site_rt *rt);
 int hp_site_remove(struct hp_site_rt *rt);
 void hp_site_release(struct hp_site_rt *rt);
 
+/*
+ * Entry bytes that jump from the analysed site `rt` to `repl`: a direct
+ * jump when in range, else through a new stub near the site (*stub; freed
+ * with hp_near_free). For a patch stacked on one already applied: the
+ * site's analysis and trampoline are the bottom patch's. Before parking.
+ */
+int hp_site_jump(const struct hp_site_rt *rt, uint64_t repl,
+                 struct hp_near *stub, uint8_t entry[HP_SITE_MAX]);
+
+/* While parked, an armed site: write `to` over the s.len bytes at s.addr
+ * if they are `from`, else HOTPATCH_ECHANGED with nothing written (the
+ * codes of hp_write_commit). Async-signal-safe. */
+int hp_site_commit(struct hp_site_rt *rt, const uint8_t *from,
+                   const uint8_t *to);
+
+/* Whether the s.len bytes at s.addr are `bytes`. Async-signal-safe (a
+ * byte loop: calls nothing that may be patched). */
+int hp_site_holds(const struct hp_site_rt *rt, const uint8_t *bytes);
+
 /* Tests only: analyse every site for the far (absolute) entry jump and
  * place its trampoline anywhere, as when nothing is near. */
 extern int hp_site_force_far;
