@@ -723,6 +723,38 @@ static void e36_replace_of_three_patches(void **state) {
   assert_int_equal(hotpatch_unload(r), 0);
 }
 
+/* A replace that cannot park everyone at a safe point changes nothing:
+ * the applied patches stay applied, in the same order. */
+static void failed_replace_leaves_everything_as_it_was(void **state) {
+  (void)state;
+  hotpatch_patch *p1 = lc_load(LC_PATCH("p1")), *p3 = lc_load(LC_PATCH("p3"));
+  hotpatch_patch *r = lc_load(LC_PATCH("r"));
+  apply_ok(p1);
+  apply_ok(p3);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, e23_worker, (void *)lc_f), 0);
+  lc_wait_blocked(1); /* inside P1's replacement of f */
+  struct hotpatch_opts o = {.timeout_ms = 50};
+  assert_int_equal(hotpatch_replace(r, &o), HOTPATCH_EBUSY);
+  assert_st(r, 0, HOTPATCH_EBUSY);
+  assert_st(p1, 1, 0);
+  assert_st(p3, 1, 0);
+  assert_string_equal(lc_st(p1).replaced_by, "");
+  assert_string_equal(lc_h(), "P3");
+  assert_string_equal(original_of(p1, 0)(), "orig");
+  lc_unblock_all();
+  void *res;
+  pthread_join(t, &res);
+  assert_string_equal((const char *)res, "P1");
+  assert_string_equal(lc_f(), "P1");
+  /* LIFO still holds: P3 is on top. */
+  assert_int_equal(hotpatch_revert(p1, NULL), HOTPATCH_EBUSY);
+  revert_ok(p3);
+  revert_ok(p1);
+  for (hotpatch_patch **q = (hotpatch_patch *[]){p1, p3, r, NULL}; *q; q++)
+    assert_int_equal(hotpatch_unload(*q), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -750,6 +782,7 @@ int main(void) {
       T(e33_hooks_stay_with_their_patch),
       T(e34_e35_replace_runs_only_the_new_hooks),
       T(e36_replace_of_three_patches),
+      T(failed_replace_leaves_everything_as_it_was),
 #undef T
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
