@@ -137,11 +137,24 @@ static int hp_tx_layers(struct hp_tx *tx, int replace) {
   return 0;
 }
 
-int hp_tx_plan_apply(struct hp_tx *tx, struct hotpatch_patch *p) {
-  hp_tx_init(tx, HP_TX_APPLY, p);
+/* Apply, or replace: the same, after every applied patch's functions are
+ * planned back to their original bytes (unless p replaces them too: its
+ * change then overrides that). Linux's rule for a replace: only the new
+ * patch takes over, the replaced ones' hooks do not run (SPEC §3). */
+static int hp_tx_plan_new(struct hp_tx *tx, struct hotpatch_patch *p,
+                          enum hp_tx_kind kind) {
+  hp_tx_init(tx, kind, p);
   tx->quiesced_before = p->desc->hooks.quiesced_apply;
   tx->quiesced_undo = p->desc->hooks.quiesced_revert;
-  int rc = hp_tx_layers(tx, 0);
+  int rc = hp_tx_layers(tx, kind == HP_TX_REPLACE);
+  for (struct hotpatch_patch *q = hp_applied_bottom();
+       kind == HP_TX_REPLACE && q && !rc; q = q->above)
+    for (size_t i = 0; i < q->nfuncs && !rc; i++) {
+      struct hp_layer *l = &q->layers[i];
+      rc = hp_hot_revert(tx, l, 1);
+      if (!rc)
+        rc = hp_chg_add(tx, l->fn, NULL);
+    }
   for (size_t i = 0; i < p->nfuncs && !rc; i++) {
     rc = hp_hot_apply(tx, &tx->layers[i]);
     if (!rc)
@@ -150,6 +163,14 @@ int hp_tx_plan_apply(struct hp_tx *tx, struct hotpatch_patch *p) {
   if (rc)
     hp_tx_abort(tx);
   return rc;
+}
+
+int hp_tx_plan_apply(struct hp_tx *tx, struct hotpatch_patch *p) {
+  return hp_tx_plan_new(tx, p, HP_TX_APPLY);
+}
+
+int hp_tx_plan_replace(struct hp_tx *tx, struct hotpatch_patch *p) {
+  return hp_tx_plan_new(tx, p, HP_TX_REPLACE);
 }
 
 int hp_tx_plan_revert(struct hp_tx *tx, struct hotpatch_patch *p) {
@@ -161,32 +182,6 @@ int hp_tx_plan_revert(struct hp_tx *tx, struct hotpatch_patch *p) {
     rc = hp_hot_revert(tx, l, l->below == NULL);
     if (!rc)
       rc = hp_chg_add(tx, l->fn, l->below);
-  }
-  if (rc)
-    hp_tx_abort(tx);
-  return rc;
-}
-
-int hp_tx_plan_replace(struct hp_tx *tx, struct hotpatch_patch *p) {
-  hp_tx_init(tx, HP_TX_REPLACE, p);
-  /* Linux's rule: only the new patch takes over; the replaced ones' hooks
-   * do not run (SPEC §3). */
-  tx->quiesced_before = p->desc->hooks.quiesced_apply;
-  tx->quiesced_undo = p->desc->hooks.quiesced_revert;
-  int rc = hp_tx_layers(tx, 1);
-  /* Every function of every applied patch goes back to its original
-   * bytes, unless the new patch replaces it too (below). */
-  for (struct hotpatch_patch *q = hp_applied_bottom(); q && !rc; q = q->above)
-    for (size_t i = 0; i < q->nfuncs && !rc; i++) {
-      struct hp_layer *l = &q->layers[i];
-      rc = hp_hot_revert(tx, l, 1);
-      if (!rc)
-        rc = hp_chg_add(tx, l->fn, NULL);
-    }
-  for (size_t i = 0; i < p->nfuncs && !rc; i++) {
-    rc = hp_hot_apply(tx, &tx->layers[i]);
-    if (!rc)
-      rc = hp_chg_add(tx, tx->layers[i].fn, &tx->layers[i]);
   }
   if (rc)
     hp_tx_abort(tx);

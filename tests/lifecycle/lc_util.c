@@ -175,3 +175,17 @@ struct hotpatch_status lc_st(const hotpatch_patch *p) {
     fail_msg("hotpatch_status: bad handle");
   return st;
 }
+
+void lc_apply_ok(hotpatch_patch *p) {
+  int rc = hotpatch_apply(p, NULL);
+  if (rc)
+    fail_msg("apply %s: %s: %s", hotpatch_name(p), hotpatch_err_name(rc),
+             hotpatch_last_error());
+}
+
+void lc_revert_ok(hotpatch_patch *p) {
+  int rc = hotpatch_revert(p, NULL);
+  if (rc)
+    fail_msg("revert %s: %s: %s", hotpatch_name(p), hotpatch_err_name(rc),
+             hotpatch_last_error());
+}

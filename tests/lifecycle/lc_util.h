@@ -36,6 +36,10 @@ void lc_unblock_all(void);
 /* Load a variant, failing the test with the detail if it does not load. */
 hotpatch_patch *lc_load(const char *variant_path);
 
+/* Apply / revert, failing the test with the detail on an error. */
+void lc_apply_ok(hotpatch_patch *p);
+void lc_revert_ok(hotpatch_patch *p);
+
 /* The status of p, for assertions. */
 struct hotpatch_status lc_st(const hotpatch_patch *p);
 

@@ -73,20 +73,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void apply_ok(hotpatch_patch *p) {
-  int rc = hotpatch_apply(p, NULL);
-  if (rc)
-    fail_msg("apply %s: %s: %s", hotpatch_name(p), hotpatch_err_name(rc),
-             hotpatch_last_error());
-}
-
-static void revert_ok(hotpatch_patch *p) {
-  int rc = hotpatch_revert(p, NULL);
-  if (rc)
-    fail_msg("revert %s: %s: %s", hotpatch_name(p), hotpatch_err_name(rc),
-             hotpatch_last_error());
-}
-
 /* ---- E.1 basic lifecycle and stacking ---------------------------------- */
 
 static void e1_basic_patching(void **state) {
@@ -94,10 +80,10 @@ static void e1_basic_patching(void **state) {
   hotpatch_patch *p = lc_load(LC_PATCH("p1"));
   assert_st(p, 0, 0);
   assert_string_equal(lc_f(), "orig");
-  apply_ok(p);
+  lc_apply_ok(p);
   assert_st(p, 1, 0);
   assert_string_equal(lc_f(), "P1");
-  revert_ok(p);
+  lc_revert_ok(p);
   assert_st(p, 0, 0);
   assert_int_equal(lc_st(p).reverted, 1);
   assert_string_equal(lc_f(), "orig");
@@ -142,12 +128,12 @@ static void e2_quiesced_hooks_and_reapply(void **state) {
     ;
   lc_set_cb(e2_cb);
   hotpatch_patch *p = lc_load(LC_PATCH("q1"));
-  apply_ok(p);
+  lc_apply_ok(p);
   assert_log("Q1.quiesced_apply, f=orig");
   assert_string_equal(lc_f(), "Q1");
   lc_reset();
   lc_set_cb(e2_cb);
-  revert_ok(p);
+  lc_revert_ok(p);
   assert_log("Q1.quiesced_revert, f=orig");
   assert_int_equal(atomic_load(&e2_moved), 0);
   lc_reset();
@@ -157,17 +143,17 @@ static void e2_quiesced_hooks_and_reapply(void **state) {
   assert_st(p, 0, HOTPATCH_EINVAL);
   assert_int_equal(hotpatch_unload(p), 0);
   p = lc_load(LC_PATCH("q1"));
-  apply_ok(p);
-  revert_ok(p);
+  lc_apply_ok(p);
+  lc_revert_ok(p);
   assert_int_equal(hotpatch_unload(p), 0);
   /* Variant: reapplyable. */
   lc_reset();
   p = lc_load(LC_PATCH("q1r"));
-  apply_ok(p);
-  revert_ok(p);
-  apply_ok(p);
+  lc_apply_ok(p);
+  lc_revert_ok(p);
+  lc_apply_ok(p);
   assert_string_equal(lc_f(), "Q1R");
-  revert_ok(p);
+  lc_revert_ok(p);
   assert_log("Q1R.quiesced_apply, Q1R.quiesced_revert, Q1R.quiesced_apply, "
              "Q1R.quiesced_revert");
   assert_int_equal(hotpatch_unload(p), 0);
@@ -178,14 +164,14 @@ static void e2_quiesced_hooks_and_reapply(void **state) {
 static void e3_independent_stacked_patches(void **state) {
   (void)state;
   hotpatch_patch *p1 = lc_load(LC_PATCH("p1")), *p2 = lc_load(LC_PATCH("p2"));
-  apply_ok(p1);
-  apply_ok(p2);
+  lc_apply_ok(p1);
+  lc_apply_ok(p2);
   assert_string_equal(lc_f(), "P1");
   assert_string_equal(lc_g(), "P2");
-  revert_ok(p2);
+  lc_revert_ok(p2);
   assert_string_equal(lc_f(), "P1");
   assert_string_equal(lc_g(), "orig");
-  revert_ok(p1);
+  lc_revert_ok(p1);
   assert_int_equal(hotpatch_unload(p1), 0);
   assert_int_equal(hotpatch_unload(p2), 0);
 }
@@ -201,18 +187,18 @@ static void e4_same_function_twice_last_wins(void **state) {
   hotpatch_patch *p1 = lc_load(LC_PATCH("p1")), *p2 = lc_load(LC_PATCH("p2f"));
   uint8_t before[16];
   memcpy(before, (const void *)(uintptr_t)lc_f, sizeof before);
-  apply_ok(p1);
-  apply_ok(p2);
+  lc_apply_ok(p1);
+  lc_apply_ok(p2);
   assert_string_equal(lc_f(), "P2f");
   /* The newer patch's original is the patch below; the bottom one's is
    * the original code, through the trampoline. */
   assert_string_equal(original_of(p2, 0)(), "P1");
   assert_string_equal(original_of(p1, 0)(), "orig");
-  revert_ok(p2);
+  lc_revert_ok(p2);
   assert_string_equal(lc_f(), "P1");
   assert_null(original_of(p2, 0));
   assert_string_equal(original_of(p1, 0)(), "orig");
-  revert_ok(p1);
+  lc_revert_ok(p1);
   assert_memory_equal((const void *)(uintptr_t)lc_f, before, sizeof before);
   assert_int_equal(hotpatch_unload(p1), 0);
   assert_int_equal(hotpatch_unload(p2), 0);
@@ -221,16 +207,16 @@ static void e4_same_function_twice_last_wins(void **state) {
 static void e5_lifo_enforcement(void **state) {
   (void)state;
   hotpatch_patch *p1 = lc_load(LC_PATCH("pv")), *p2 = lc_load(LC_PATCH("p2"));
-  apply_ok(p1);
-  apply_ok(p2);
+  lc_apply_ok(p1);
+  lc_apply_ok(p2);
   assert_int_equal(hotpatch_revert(p1, NULL), HOTPATCH_EBUSY);
   assert_non_null(strstr(hotpatch_last_error(), "'P2'"));
   assert_st(p1, 1, HOTPATCH_EBUSY);
   assert_st(p2, 1, 0);
   assert_log(""); /* PV's pre_revert did not run */
   assert_string_equal(lc_f(), "PV");
-  revert_ok(p2);
-  revert_ok(p1);
+  lc_revert_ok(p2);
+  lc_revert_ok(p1);
   assert_log("PV.pre_revert");
   assert_int_equal(hotpatch_unload(p1), 0);
   assert_int_equal(hotpatch_unload(p2), 0);
@@ -249,12 +235,12 @@ static void e9_no_op_requests(void **state) {
   hotpatch_patch *p = lc_load(LC_PATCH("hk"));
   assert_int_equal(hotpatch_revert(p, NULL), 0); /* LOADED: nothing */
   assert_log("");
-  apply_ok(p);
+  lc_apply_ok(p);
   lc_reset();
   assert_int_equal(hotpatch_apply(p, NULL), 0); /* APPLIED: nothing */
   assert_log("");
   assert_st(p, 1, 0);
-  revert_ok(p);
+  lc_revert_ok(p);
   lc_reset();
   /* rc untouched by a no-op: make it non-zero first. */
   lc_set_ret("HK", "pre_apply", -EPERM, 1);
@@ -268,11 +254,11 @@ static void e9_no_op_requests(void **state) {
 static void e10_unload_rules(void **state) {
   (void)state;
   hotpatch_patch *p = lc_load(LC_PATCH("p1"));
-  apply_ok(p);
+  lc_apply_ok(p);
   assert_int_equal(hotpatch_unload(p), HOTPATCH_EINVAL);
   assert_st(p, 1, 0);
   assert_string_equal(lc_f(), "P1");
-  revert_ok(p);
+  lc_revert_ok(p);
   assert_int_equal(hotpatch_unload(p), 0);
 }
 
@@ -293,10 +279,10 @@ static void e12_descriptor_validation(void **state) {
   assert_null(p);
   /* Hooks only, no funcs: loads, applies, reverts. */
   p = lc_load(LC_PATCH("qo"));
-  apply_ok(p);
+  lc_apply_ok(p);
   assert_log("QO.quiesced_apply");
   assert_st(p, 1, 0);
-  revert_ok(p);
+  lc_revert_ok(p);
   assert_log("QO.quiesced_apply, QO.quiesced_revert");
   assert_int_equal(hotpatch_unload(p), 0);
 }
@@ -318,7 +304,7 @@ static void e14_full_order_and_markers(void **state) {
   (void)state;
   hotpatch_patch *p = lc_load(LC_PATCH("hk"));
   lc_set_cb(e14_cb);
-  apply_ok(p);
+  lc_apply_ok(p);
   char want[512];
   snprintf(want, sizeof want,
            "HK.pre_apply, pre_apply:f=orig,applied=0,rc=%d, "
@@ -327,7 +313,7 @@ static void e14_full_order_and_markers(void **state) {
   assert_log(want);
   lc_reset();
   lc_set_cb(e14_cb);
-  revert_ok(p);
+  lc_revert_ok(p);
   snprintf(want, sizeof want,
            "HK.pre_revert, pre_revert:f=HK,applied=1,rc=%d, "
            "HK.post_revert(0), post_revert:f=orig,applied=0,rc=0",
@@ -356,7 +342,7 @@ static void e16_veto_on_revert_then_retry(void **state) {
   (void)state;
   hotpatch_patch *p = lc_load(LC_PATCH("hk"));
   lc_set_ret("HK", "pre_revert", -1, 1);
-  apply_ok(p);
+  lc_apply_ok(p);
   assert_log("HK.pre_apply, HK.post_apply(0)");
   lc_reset();
   lc_set_ret("HK", "pre_revert", -1, 1);
@@ -364,7 +350,7 @@ static void e16_veto_on_revert_then_retry(void **state) {
   assert_log("HK.pre_revert");
   assert_st(p, 1, -1);
   assert_string_equal(lc_f(), "HK");
-  revert_ok(p);
+  lc_revert_ok(p);
   assert_log("HK.pre_revert, HK.pre_revert, HK.post_revert(0)");
   assert_st(p, 0, 0);
   assert_int_equal(hotpatch_unload(p), 0);
@@ -426,16 +412,16 @@ static void e17_failed_switch_reaches_post_apply(void **state) {
   assert_st(p, 0, HOTPATCH_ECHANGED);
   assert_string_equal(lc_f(), "orig");
   lc_reset();
-  apply_ok(p);
+  lc_apply_ok(p);
   assert_int_equal(hotpatch_unload(p), HOTPATCH_EINVAL);
-  revert_ok(p);
+  lc_revert_ok(p);
   assert_int_equal(hotpatch_unload(p), 0);
 }
 
 static void e18_failed_switch_reaches_post_revert(void **state) {
   (void)state;
   hotpatch_patch *p = lc_load(LC_PATCH("hk"));
-  apply_ok(p);
+  lc_apply_ok(p);
   lc_reset();
   e17_target = (uintptr_t)lc_f;
   lc_set_cb(e17_cb);
@@ -447,7 +433,7 @@ static void e18_failed_switch_reaches_post_revert(void **state) {
   assert_st(p, 1, HOTPATCH_ECHANGED);
   assert_string_equal(lc_f(), "HK");
   lc_reset();
-  revert_ok(p);
+  lc_revert_ok(p);
   assert_int_equal(hotpatch_unload(p), 0);
 }
 
@@ -471,30 +457,30 @@ static void e21_replace_refused_with_vetoing_hooks(void **state) {
   (void)state;
   /* (a) the new patch has post_apply. */
   hotpatch_patch *p1 = lc_load(LC_PATCH("p1")), *rp = lc_load(LC_PATCH("rp"));
-  apply_ok(p1);
+  lc_apply_ok(p1);
   assert_int_equal(hotpatch_replace(rp, NULL), HOTPATCH_EOPNOTSUPP);
   assert_int_equal(hotpatch_apply(rp, NULL), HOTPATCH_EOPNOTSUPP); /* flag */
   assert_log("");
   assert_st(p1, 1, 0);
   assert_st(rp, 0, HOTPATCH_EOPNOTSUPP);
-  revert_ok(p1);
+  lc_revert_ok(p1);
   /* (b) an applied patch has pre_revert. */
   hotpatch_patch *pv = lc_load(LC_PATCH("pv")), *r = lc_load(LC_PATCH("r"));
-  apply_ok(pv);
+  lc_apply_ok(pv);
   assert_int_equal(hotpatch_replace(r, NULL), HOTPATCH_EOPNOTSUPP);
   assert_non_null(strstr(hotpatch_last_error(), "'PV'"));
   assert_st(pv, 1, 0);
-  revert_ok(pv);
+  lc_revert_ok(pv);
   lc_reset();
   /* (c) quiesced hooks do not veto a replace; per SPEC the replaced
    * patch's quiesced_revert does not run (Xen would run its unload[]). */
   hotpatch_patch *q1 = lc_load(LC_PATCH("q1"));
-  apply_ok(q1);
+  lc_apply_ok(q1);
   assert_int_equal(hotpatch_replace(r, NULL), 0);
   assert_log("Q1.quiesced_apply");
   assert_string_equal(lc_f(), "orig");
   assert_string_equal(lc_h(), "R");
-  revert_ok(r);
+  lc_revert_ok(r);
   for (hotpatch_patch **q = (hotpatch_patch *[]){p1, rp, pv, r, q1, NULL}; *q;
        q++)
     assert_int_equal(hotpatch_unload(*q), 0);
@@ -504,8 +490,8 @@ static void e22_plain_replace_of_two_stacked(void **state) {
   (void)state;
   hotpatch_patch *q1 = lc_load(LC_PATCH("q1")), *q2 = lc_load(LC_PATCH("q2"));
   hotpatch_patch *r = lc_load(LC_PATCH("r"));
-  apply_ok(q1);
-  apply_ok(q2);
+  lc_apply_ok(q1);
+  lc_apply_ok(q2);
   lc_reset();
   assert_int_equal(hotpatch_apply(r, NULL), 0); /* HOTPATCH_REPLACE */
   assert_log(""); /* SPEC: the replaced patches' hooks do not run */
@@ -522,7 +508,7 @@ static void e22_plain_replace_of_two_stacked(void **state) {
   assert_st(r, 1, 0);
   assert_null(original_of(q1, 0));
   assert_int_equal(hotpatch_unload(q1), 0);
-  revert_ok(r);
+  lc_revert_ok(r);
   assert_int_equal(hotpatch_unload(q2), 0);
   assert_int_equal(hotpatch_unload(r), 0);
 }
@@ -562,8 +548,8 @@ static void e23_quiesce_timeout_during_apply(void **state) {
   pthread_join(t, &r);
   assert_string_equal((const char *)r, "orig"); /* finished in old code */
   lc_reset();
-  apply_ok(p);
-  revert_ok(p);
+  lc_apply_ok(p);
+  lc_revert_ok(p);
   assert_int_equal(hotpatch_unload(p), 0);
 }
 
@@ -594,7 +580,7 @@ static void e24_one_transition_at_a_time(void **state) {
   (void)state;
   hotpatch_patch *p1 = lc_load(LC_PATCH("hk")), *p2 = lc_load(LC_PATCH("hk2"));
   hotpatch_patch *p3 = lc_load(LC_PATCH("p3"));
-  apply_ok(p3);
+  lc_apply_ok(p3);
   lc_reset();
   lc_set_cb(e24_cb);
   atomic_store(&e24_in_pre, 0);
@@ -632,8 +618,8 @@ static void e24_one_transition_at_a_time(void **state) {
   assert_int_equal(st.in_transition, 0);
   assert_string_equal(lc_f(), "HK");
   lc_reset();
-  revert_ok(p1);
-  revert_ok(p3);
+  lc_revert_ok(p1);
+  lc_revert_ok(p3);
   for (hotpatch_patch **q = (hotpatch_patch *[]){p1, p2, p3, NULL}; *q; q++)
     assert_int_equal(hotpatch_unload(*q), 0);
 }
@@ -641,7 +627,7 @@ static void e24_one_transition_at_a_time(void **state) {
 static void e25_quiesce_timeout_during_revert(void **state) {
   (void)state;
   hotpatch_patch *p = lc_load(LC_PATCH("hk"));
-  apply_ok(p);
+  lc_apply_ok(p);
   lc_reset();
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, e23_worker, (void *)lc_f), 0);
@@ -658,7 +644,7 @@ static void e25_quiesce_timeout_during_revert(void **state) {
   void *r;
   pthread_join(t, &r);
   assert_string_equal((const char *)r, "HK");
-  revert_ok(p);
+  lc_revert_ok(p);
   assert_int_equal(hotpatch_unload(p), 0);
 }
 
@@ -667,10 +653,10 @@ static void e25_quiesce_timeout_during_revert(void **state) {
 static void e33_hooks_stay_with_their_patch(void **state) {
   (void)state;
   hotpatch_patch *p1 = lc_load(LC_PATCH("hk")), *p2 = lc_load(LC_PATCH("hk2"));
-  apply_ok(p1);
-  apply_ok(p2);
-  revert_ok(p2);
-  revert_ok(p1);
+  lc_apply_ok(p1);
+  lc_apply_ok(p2);
+  lc_revert_ok(p2);
+  lc_revert_ok(p1);
   assert_log("HK.pre_apply, HK.post_apply(0), HK2.pre_apply, "
              "HK2.post_apply(0), HK2.pre_revert, HK2.post_revert(0), "
              "HK.pre_revert, HK.post_revert(0)");
@@ -681,9 +667,9 @@ static void e33_hooks_stay_with_their_patch(void **state) {
 static void e34_e35_replace_runs_only_the_new_hooks(void **state) {
   (void)state;
   hotpatch_patch *q1 = lc_load(LC_PATCH("q1")), *rq = lc_load(LC_PATCH("rq"));
-  apply_ok(q1);
+  lc_apply_ok(q1);
   assert_string_equal(lc_f(), "Q1");
-  apply_ok(rq);
+  lc_apply_ok(rq);
   assert_log("Q1.quiesced_apply, RQ.quiesced_apply");
   /* E35: f, which RQ does not carry, is back to the original. */
   assert_string_equal(lc_f(), "orig");
@@ -691,7 +677,7 @@ static void e34_e35_replace_runs_only_the_new_hooks(void **state) {
   assert_int_equal(hotpatch_unload(q1), 0);
   assert_string_equal(lc_g(), "RQ");
   lc_reset();
-  revert_ok(rq);
+  lc_revert_ok(rq);
   assert_log("RQ.quiesced_revert");
   assert_string_equal(lc_f(), "orig"); /* Q1 is not restored */
   assert_int_equal(hotpatch_unload(rq), 0);
@@ -703,7 +689,7 @@ static void e36_replace_of_three_patches(void **state) {
                           lc_load(LC_PATCH("p3"))};
   hotpatch_patch *r = lc_load(LC_PATCH("r"));
   for (int i = 0; i < 3; i++)
-    apply_ok(p[i]);
+    lc_apply_ok(p[i]);
   assert_string_equal(lc_h(), "P3");
   assert_int_equal(hotpatch_replace(r, NULL), 0);
   for (int i = 0; i < 3; i++) {
@@ -719,7 +705,7 @@ static void e36_replace_of_three_patches(void **state) {
   for (int i = 2; i >= 0; i--)
     assert_int_equal(hotpatch_unload(p[i]), 0);
   assert_string_equal(lc_h(), "R");
-  revert_ok(r);
+  lc_revert_ok(r);
   assert_int_equal(hotpatch_unload(r), 0);
 }
 
@@ -729,8 +715,8 @@ static void failed_replace_leaves_everything_as_it_was(void **state) {
   (void)state;
   hotpatch_patch *p1 = lc_load(LC_PATCH("p1")), *p3 = lc_load(LC_PATCH("p3"));
   hotpatch_patch *r = lc_load(LC_PATCH("r"));
-  apply_ok(p1);
-  apply_ok(p3);
+  lc_apply_ok(p1);
+  lc_apply_ok(p3);
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, e23_worker, (void *)lc_f), 0);
   lc_wait_blocked(1); /* inside P1's replacement of f */
@@ -749,8 +735,8 @@ static void failed_replace_leaves_everything_as_it_was(void **state) {
   assert_string_equal(lc_f(), "P1");
   /* LIFO still holds: P3 is on top. */
   assert_int_equal(hotpatch_revert(p1, NULL), HOTPATCH_EBUSY);
-  revert_ok(p3);
-  revert_ok(p1);
+  lc_revert_ok(p3);
+  lc_revert_ok(p1);
   for (hotpatch_patch **q = (hotpatch_patch *[]){p1, p3, r, NULL}; *q; q++)
     assert_int_equal(hotpatch_unload(*q), 0);
 }

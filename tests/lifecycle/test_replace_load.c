@@ -105,9 +105,8 @@ static void act(int (*fn)(hotpatch_patch *, const struct hotpatch_opts *),
 static void replace_under_load_is_one_generation_per_call(void **state) {
   (void)state;
   hotpatch_patch *g[3], *r;
-  static const char *const paths[] = {LC_DIR "/lc_gen1.so",
-                                      LC_DIR "/lc_gen2.so",
-                                      LC_DIR "/lc_gen3.so"};
+  static const char *const paths[] = {
+      LC_DIR "/lc_gen1.so", LC_DIR "/lc_gen2.so", LC_DIR "/lc_gen3.so"};
   for (int i = 0; i < 3; i++)
     assert_int_equal(hotpatch_load(paths[i], &g[i]), 0);
   assert_int_equal(hotpatch_load(LC_DIR "/lc_gen9.so", &r), 0);

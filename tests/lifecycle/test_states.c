@@ -36,20 +36,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void apply_ok(hotpatch_patch *p) {
-  int rc = hotpatch_apply(p, NULL);
-  if (rc)
-    fail_msg("apply %s: %s: %s", hotpatch_name(p), hotpatch_err_name(rc),
-             hotpatch_last_error());
-}
-
-static void revert_ok(hotpatch_patch *p) {
-  int rc = hotpatch_revert(p, NULL);
-  if (rc)
-    fail_msg("revert %s: %s: %s", hotpatch_name(p), hotpatch_err_name(rc),
-             hotpatch_last_error());
-}
-
 static void unload_all(hotpatch_patch **ps) {
   for (; *ps; ps++)
     assert_int_equal(hotpatch_unload(*ps), 0);
@@ -75,12 +61,12 @@ static void e37_single_patch_with_a_state(void **state) {
   (void)state;
   hotpatch_patch *a = lc_load(LC_PATCH("as"));
   lc_set_cb(e37_cb);
-  apply_ok(a);
+  lc_apply_ok(a);
   assert_log("AS.pre_apply, AS:alloc, own, no prev, AS.post_apply(0), "
              "AS:fix, own, no prev");
   lc_reset();
   lc_set_cb(e37_cb);
-  revert_ok(a);
+  lc_revert_ok(a);
   assert_log("AS.pre_revert, AS:restore, own, no prev, AS.post_revert(0), "
              "AS:free, own, no prev");
   assert_int_equal(hotpatch_unload(a), 0);
@@ -109,15 +95,15 @@ static void e38_cumulative_patch_takes_over_a_state(void **state) {
   e38_a_data = hotpatch_get_state(a, 1)->data;
   assert_ptr_not_equal(e38_a_data, hotpatch_get_state(b, 1)->data);
   lc_set_cb(e38_cb);
-  apply_ok(a);
-  apply_ok(b);
+  lc_apply_ok(a);
+  lc_apply_ok(b);
   /* No hook of A1 runs when B2 replaces it. */
   assert_log("A1.quiesced_apply, B2.quiesced_apply, B2:taking over from A1");
   assert_string_equal(lc_h(), "B2");
   assert_int_equal(hotpatch_unload(a), 0);
   lc_reset();
   lc_set_cb(e38_cb);
-  revert_ok(b);
+  lc_revert_ok(b);
   assert_log("B2.quiesced_revert, B2:restoring");
   assert_int_equal(hotpatch_unload(b), 0);
 }
@@ -125,22 +111,22 @@ static void e38_cumulative_patch_takes_over_a_state(void **state) {
 static void e39_same_version_is_compatible(void **state) {
   (void)state;
   hotpatch_patch *b = lc_load(LC_PATCH("b2")), *c = lc_load(LC_PATCH("c2"));
-  apply_ok(b);
-  apply_ok(c);
+  lc_apply_ok(b);
+  lc_apply_ok(c);
   assert_string_equal(lc_h(), "C2");
   assert_int_equal(hotpatch_unload(b), 0);
   b = lc_load(LC_PATCH("b2"));
-  apply_ok(b); /* 2 >= 2: B2 takes over from C2 */
+  lc_apply_ok(b); /* 2 >= 2: B2 takes over from C2 */
   assert_string_equal(lc_h(), "B2");
   assert_string_equal(lc_st(c).replaced_by, "B2");
-  revert_ok(b);
+  lc_revert_ok(b);
   unload_all((hotpatch_patch *[]){b, c, NULL});
 }
 
 static void e40_downgrade_is_rejected_before_any_hook(void **state) {
   (void)state;
   hotpatch_patch *b = lc_load(LC_PATCH("b2")), *a = lc_load(LC_PATCH("a1v"));
-  apply_ok(b);
+  lc_apply_ok(b);
   lc_reset();
   /* A1V also has vetoing hooks (E51: the state check comes first). */
   assert_int_equal(hotpatch_apply(a, NULL), HOTPATCH_EINVAL);
@@ -152,7 +138,7 @@ static void e40_downgrade_is_rejected_before_any_hook(void **state) {
   assert_int_equal(lc_st(b).applied, 1);
   assert_int_equal(lc_st(a).rc, HOTPATCH_EINVAL);
   assert_string_equal(lc_h(), "B2");
-  revert_ok(b);
+  lc_revert_ok(b);
   unload_all((hotpatch_patch *[]){a, b, NULL});
 }
 
@@ -160,27 +146,27 @@ static void e41_cumulative_patch_must_carry_every_state(void **state) {
   (void)state;
   hotpatch_patch *p = lc_load(LC_PATCH("ps1")), *r0 = lc_load(LC_PATCH("r0"));
   hotpatch_patch *r1 = lc_load(LC_PATCH("r1")), *r5 = lc_load(LC_PATCH("r5"));
-  apply_ok(p);
+  lc_apply_ok(p);
   assert_int_equal(hotpatch_apply(r0, NULL), HOTPATCH_EINVAL);
   assert_non_null(strstr(hotpatch_last_error(), "does not carry state 0x1"));
-  apply_ok(r1);
-  apply_ok(r5); /* S1 v5 and a new S2 v0 */
+  lc_apply_ok(r1);
+  lc_apply_ok(r5); /* S1 v5 and a new S2 v0 */
   assert_string_equal(lc_h(), "R5");
-  revert_ok(r5);
+  lc_revert_ok(r5);
   unload_all((hotpatch_patch *[]){p, r0, r1, r5, NULL});
 }
 
 static void e42_rules_for_non_cumulative_patches(void **state) {
   (void)state;
   hotpatch_patch *p = lc_load(LC_PATCH("ps3"));
-  apply_ok(p);
+  lc_apply_ok(p);
   /* No states, a new id, the same version, a newer one: all fine. */
   static const char *const fine[] = {LC_PATCH("qn"), LC_PATCH("qs2"),
                                      LC_PATCH("qs13"), LC_PATCH("qs14")};
   for (size_t i = 0; i < 4; i++) {
     hotpatch_patch *q = lc_load(fine[i]);
-    apply_ok(q);
-    revert_ok(q);
+    lc_apply_ok(q);
+    lc_revert_ok(q);
     assert_int_equal(hotpatch_unload(q), 0);
   }
   hotpatch_patch *q = lc_load(LC_PATCH("qs12"));
@@ -188,12 +174,12 @@ static void e42_rules_for_non_cumulative_patches(void **state) {
   assert_int_equal(hotpatch_unload(q), 0);
   /* Every applied patch counts: X7 above PS3 does not hide it. */
   hotpatch_patch *x = lc_load(LC_PATCH("x7"));
-  apply_ok(x);
+  lc_apply_ok(x);
   q = lc_load(LC_PATCH("qs11"));
   assert_int_equal(hotpatch_apply(q, NULL), HOTPATCH_EINVAL);
   assert_non_null(strstr(hotpatch_last_error(), "applied patch 'PS3'"));
-  revert_ok(x);
-  revert_ok(p);
+  lc_revert_ok(x);
+  lc_revert_ok(p);
   unload_all((hotpatch_patch *[]){p, q, x, NULL});
 }
 
@@ -219,15 +205,15 @@ static void e43_get_prev_state_semantics(void **state) {
   e43_p1_data = hotpatch_get_state(p1, 1)->data;
   e43_p2_data = hotpatch_get_state(p2, 1)->data;
   assert_null(hotpatch_get_prev_state(1)); /* no transition: NULL, warns */
-  apply_ok(p1);
-  apply_ok(p2);
+  lc_apply_ok(p1);
+  lc_apply_ok(p2);
   lc_set_cb(e43_cb);
-  apply_ok(p3);
-  revert_ok(p3);
-  revert_ok(p2);
+  lc_apply_ok(p3);
+  lc_revert_ok(p3);
+  lc_revert_ok(p2);
   assert_log("P3S.pre_apply, P3S.pre_apply:prev=P2S, P2S.pre_revert, "
              "P2S.pre_revert:prev=P1S");
-  revert_ok(p1);
+  lc_revert_ok(p1);
   unload_all((hotpatch_patch *[]){p1, p2, p3, NULL});
 }
 
@@ -245,15 +231,15 @@ static void e44_edge_cases_of_the_state_array(void **state) {
   assert_null(hotpatch_get_state(c, 3));
   /* EB (S1 v1) on top of EA (S1 v0): fine; EB's second S1 v9 does not
    * count, so a later patch with S1 v2 is fine on top of EB. */
-  apply_ok(a);
-  apply_ok(b);
-  apply_ok(c);
+  lc_apply_ok(a);
+  lc_apply_ok(b);
+  lc_apply_ok(c);
   hotpatch_patch *q = lc_load(LC_PATCH("qs12"));
-  apply_ok(q);
-  revert_ok(q);
-  revert_ok(c);
-  revert_ok(b);
-  revert_ok(a);
+  lc_apply_ok(q);
+  lc_revert_ok(q);
+  lc_revert_ok(c);
+  lc_revert_ok(b);
+  lc_revert_ok(a);
   unload_all((hotpatch_patch *[]){a, b, c, q, NULL});
 }
 
