@@ -94,7 +94,24 @@ struct hp_hot {
   const char *what; /* for the report: "func 'foo' in libz.so.1" */
 };
 
-struct hp_sp_map; /* one parsed line of /proc/self/maps (safepoint.c) */
+/* One parsed line of /proc/self/maps. */
+struct hp_sp_map {
+  uintptr_t start, end;
+  uintptr_t offset; /* file offset of start */
+  uint64_t dev;     /* major << 32 | minor */
+  uint64_t inode;
+  unsigned flags; /* HP_MAP_* */
+};
+
+enum {
+  HP_MAP_R = 1,
+  HP_MAP_W = 2,
+  HP_MAP_PRIVATE = 4,
+  HP_MAP_ANON = 8,  /* private, no file: "", [stack], [heap], [anon:...] */
+  HP_MAP_VDSO = 16, /* [vdso] */
+};
+
+struct hp_unwind; /* unwind.h */
 
 struct hp_safepoint {
   const struct hp_hot *hot;
@@ -105,6 +122,8 @@ struct hp_safepoint {
   struct hp_sp_map *maps; /* prepared: the lines parsed by the last check */
   size_t maps_max, nmaps;
   uintptr_t hot_lo, hot_hi; /* bounds of every hot range: a quick reject */
+  struct hp_unwind *uw;     /* precise confirmation; NULL: scan only */
+  unsigned long stale;      /* hits the unwinder proved stale, all checks */
 };
 
 /* Before parking: buffers, fd. 0 or HOTPATCH_ENOMEM / HOTPATCH_EIO
@@ -127,6 +146,11 @@ int hp_safepoint_check(struct hp_safepoint *sp, const struct hp_park *p,
                        const char **reason);
 
 void hp_safepoint_finish(struct hp_safepoint *sp);
+
+/* The mapping holding `addr` in the maps parsed last (by prepare, then by
+ * each check), or NULL. AS-safe. */
+const struct hp_sp_map *hp_sp_map_at(const struct hp_safepoint *sp,
+                                     uintptr_t addr);
 
 /* A code address with its pointer-authentication field cleared (aarch64:
  * XPACLRI, a NOP on CPUs without PAC, right for any VA size); the value
