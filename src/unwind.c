@@ -209,6 +209,22 @@ static int hp_uw_mod_ok(struct hp_unwind *u, const struct hp_module *mod,
   return um->ok;
 }
 
+/* The object holding `ip`, verified for this check; NULL with *why. */
+static const struct hp_module *hp_uw_module(struct hp_unwind *u, uintptr_t ip,
+                                            const char **why) {
+  const struct hp_module *mod = hp_modules_by_addr(u->mods, ip);
+  if (!mod) {
+    *why = HP_UW_NO_MODULE;
+    return NULL;
+  }
+  struct hp_uw_mod *um = &u->um[mod - u->mods->mod];
+  if (!hp_uw_mod_ok(u, mod, um)) {
+    *why = um->known ? HP_UW_CHANGED : HP_UW_NO_FDE;
+    return NULL;
+  }
+  return mod;
+}
+
 #if HP_UNW_USABLE
 
 /* ---- The accessors (as_arg is the hp_unwind). ---- */
@@ -224,12 +240,11 @@ static int hp_uw_find_proc_info(unw_addr_space_t as, unw_word_t ip,
   struct hp_unwind *u = arg;
   u->lookups++;
   u->lookup_ip = ip;
-  const struct hp_module *mod = hp_modules_by_addr(u->mods, ip);
+  const char *why;
+  const struct hp_module *mod = hp_uw_module(u, ip, &why);
   if (!mod)
-    return hp_uw_refuse(u, HP_UW_NO_MODULE);
+    return hp_uw_refuse(u, why);
   struct hp_uw_mod *um = &u->um[mod - u->mods->mod];
-  if (!hp_uw_mod_ok(u, mod, um))
-    return hp_uw_refuse(u, um->known ? HP_UW_CHANGED : HP_UW_NO_FDE);
   unw_dyn_info_t di;
   memset(&di, 0, sizeof di);
   di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
@@ -437,6 +452,11 @@ static void hp_uw_step(struct hp_unwind *u) {
       u->stop = HP_UW_SLOT;
       return;
     }
+  }
+  const char *why;
+  if (!hp_uw_module(u, ip, &why)) {
+    u->stop = why; /* its code cannot be read either */
+    return;
   }
   if (!hp_uw_after_call(u, ip)) {
     u->stop = HP_UW_CALL;

@@ -168,3 +168,12 @@ SP_FX(stale_deep) void fx_stale_deep(struct sp_worker *w) {
   SP_KEEP(w, slot);
   SP_NO_TAIL();
 }
+
+SP_FX(stale_late) void fx_stale_late(struct sp_worker *w) {
+  volatile uintptr_t slot = 0;
+  void (*call)(void (*)(void *), void *) = w->arg;
+  fx_stale_hot(&slot);
+  call((void (*)(void *))sp_block, w);
+  SP_KEEP(w, slot);
+  SP_NO_TAIL();
+}

@@ -43,6 +43,7 @@ SP_FX_DECL(stale_in_block);  /* spins in the code at w->arg */
 SP_FX_DECL(leaf_cfi_caller); /* spins in fx_leaf_cfi_spin (a leaf) */
 SP_FX_DECL(leaf_cfi_outer);  /* calls fx_leaf_cfi_caller */
 SP_FX_DECL(stale_deep);      /* blocks (uintptr_t)w->arg frames deeper */
+SP_FX_DECL(stale_late);      /* blocks under w->arg(sp_block, w) */
 SP_FX_DECL(pac_deep);        /* sp_fx_pac.c: SP_PAC_DEPTH signed frames */
 SP_FX_DECL(pac_stale);       /* sp_fx_pac.c: a slot, then signed frames */
 extern char __start_sp_fx_stale_hot[], __stop_sp_fx_stale_hot[];

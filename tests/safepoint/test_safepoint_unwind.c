@@ -9,6 +9,7 @@
  */
 #include "hp_test.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -182,6 +183,79 @@ static void thread_in_a_trampoline_block_keeps_the_hit(void **st) {
   hp_near_free(&b);
 }
 
+/* An object loaded after prepare is not in the unwinder's snapshot: its
+ * frames are doubt until the next prepare. */
+static void object_loaded_after_prepare_keeps_the_hit(void **st) {
+  struct hp_hot hot = stale_hot_range();
+  struct hp_safepoint before, after;
+  const struct hp_slot *who;
+  const struct hp_hot *why;
+  const char *reason;
+  assert_int_equal(hp_safepoint_prepare(&before, &hot, 1), 0);
+  void *dl = dlopen(SP_LATE_SO, RTLD_NOW | RTLD_LOCAL);
+  assert_non_null(dl);
+  struct sp_worker w = {.arg = dlsym(dl, "sp_late_call")};
+  assert_non_null(w.arg);
+  start_parked(&w, fx_stale_late);
+  assert_int_equal(
+      hp_safepoint_check(&before, &world.park, &who, &why, &reason),
+      HOTPATCH_EBUSY);
+  assert_ptr_equal(why, &hot);
+  const char *stop = hp_unwind_stop_reason(before.uw);
+  fprintf(stderr, "  prepared before dlopen: unsafe, walk stopped: %s\n", stop);
+  assert_non_null(stop);
+  assert_string_equal(stop, HP_UW_NO_MODULE);
+  assert_int_equal(hp_safepoint_prepare(&after, &hot, 1), 0);
+  assert_int_equal(hp_safepoint_check(&after, &world.park, &who, &why, &reason),
+                   0);
+  fprintf(stderr, "  prepared after dlopen: safe (%lu stale hit(s))\n",
+          after.stale);
+  assert_true(after.stale >= 1);
+  hp_safepoint_finish(&before);
+  hp_safepoint_finish(&after);
+  unpark_finish(&w);
+  dlclose(dl);
+}
+
+/* An object unloaded after prepare and another file loaded at its
+ * address: the snapshot's entry for the old one must not be trusted. */
+static void object_replaced_after_prepare_keeps_the_hit(void **st) {
+  struct hp_hot hot = stale_hot_range();
+  struct hp_safepoint sp;
+  const struct hp_slot *who;
+  const struct hp_hot *why;
+  const char *reason;
+  void *a = dlopen(SP_LATE_SO, RTLD_NOW | RTLD_LOCAL);
+  assert_non_null(a);
+  uintptr_t at_a = (uintptr_t)dlsym(a, "sp_late_call");
+  assert_int_equal(hp_safepoint_prepare(&sp, &hot, 1), 0);
+  assert_int_equal(dlclose(a), 0);
+  void *b = dlopen(SP_LATE2_SO, RTLD_NOW | RTLD_LOCAL);
+  assert_non_null(b);
+  struct sp_worker w = {.arg = dlsym(b, "sp_late_call")};
+  fprintf(stderr,
+          "  sp_late_call in sp_late.so at %#lx, in sp_late2.so at "
+          "%p\n",
+          (unsigned long)at_a, w.arg);
+  if ((uintptr_t)w.arg != at_a) {
+    hp_safepoint_finish(&sp);
+    dlclose(b);
+    fprintf(stderr, "SKIPPED: object_replaced_after_prepare_keeps_the_hit: "
+                    "the loader put the second object elsewhere\n");
+    skip();
+  }
+  start_parked(&w, fx_stale_late);
+  assert_int_equal(hp_safepoint_check(&sp, &world.park, &who, &why, &reason),
+                   HOTPATCH_EBUSY);
+  const char *stop = hp_unwind_stop_reason(sp.uw);
+  fprintf(stderr, "  unsafe, walk stopped: %s\n", stop);
+  assert_non_null(stop);
+  assert_string_equal(stop, HP_UW_CHANGED);
+  hp_safepoint_finish(&sp);
+  unpark_finish(&w);
+  dlclose(b);
+}
+
 /* A leaf with CFI: on aarch64 its caller's return address is only in x30,
  * the walk takes it from there (and only for frame 0). */
 static void walk_steps_out_of_a_leaf(void **st) {
@@ -323,6 +397,8 @@ int main(void) {
       cmocka_unit_test(walk_out_of_a_frame_without_cfi_keeps_the_hit),
       cmocka_unit_test(thread_on_an_entry_is_looked_up_at_its_pc),
       cmocka_unit_test(thread_in_a_trampoline_block_keeps_the_hit),
+      cmocka_unit_test(object_loaded_after_prepare_keeps_the_hit),
+      cmocka_unit_test(object_replaced_after_prepare_keeps_the_hit),
       cmocka_unit_test(walk_steps_out_of_a_leaf),
       cmocka_unit_test(hot_function_under_signed_frames_stays_unsafe),
       cmocka_unit_test(stale_word_above_signed_frames_is_not_confirmed),
