@@ -96,7 +96,8 @@ extern "C" {
   XX(EDECODE, -4019, "instruction cannot be decoded")                          \
   XX(ENONEAR, -4020, "no free memory within jump range of the target")         \
   XX(ECHANGED, -4021, "code at the site is not what was written")              \
-  XX(ECODEWRITE, -4022, "code pages cannot be written in this process")
+  XX(ECODEWRITE, -4022, "code pages cannot be written in this process")     \
+  XX(ENOPAD, -4026, "replacement lacks the landing pad its jump needs")
 
 /** Error codes. All are negative; 0 means success. */
 enum hotpatch_error {
@@ -381,6 +382,9 @@ struct hotpatch_opts {
  *                              rewritten (docs/rewriting.md)
  * @retval HOTPATCH_ECODEWRITE  no way to write code in this process
  * @retval HOTPATCH_ECHANGED    a function's entry changed since it was read
+ * @retval HOTPATCH_ENOPAD      aarch64: a replacement on a BTI-guarded page
+ *                              that only BR x16 reaches does not start with
+ *                              a landing pad
  * @retval other                pre_apply's non-zero return, verbatim
  * The result is also kept as hotpatch_rc(p).
  * Thread-safety: safe. Not from a quiesced hook.
