@@ -309,6 +309,48 @@ static void a_free_gap_at_the_window_edge_is_found(void **state) {
   check_empty();
 }
 
+/* The test helper that fills a window must undo only what it did: a
+ * PROT_NONE mapping of someone else in the window (a loader's guard
+ * region) stays, and a window cut into many gaps is emptied entirely. */
+static void
+unreserving_a_window_undoes_only_its_own_reservations(void **state) {
+  (void)state;
+  const size_t n = 80, span = 2 * n * CM_PAGE;
+  uintptr_t lo = cm_free_area(span);
+  assert_true(lo != 0);
+  /* Someone's readable pages at every other page, and one PROT_NONE page
+   * of theirs: 79 gaps, more than a fixed table of 64 would hold. */
+  uintptr_t guard = lo + CM_PAGE;
+  for (size_t i = 0; i < n; i++)
+    hp_test_reserve_at(lo + 2 * i * CM_PAGE, CM_PAGE);
+  for (size_t i = 1; i < n; i++)
+    assert_int_equal(
+        mprotect((void *)(lo + 2 * i * CM_PAGE), CM_PAGE, PROT_READ), 0);
+  hp_test_reserve_at(guard, CM_PAGE);
+  /* lo itself stays PROT_NONE next to the guard: the kernel may show them
+   * as one ---p line. */
+  hp_test_reserve_window(lo, lo + span);
+  char perms[5];
+  for (size_t i = 0; i < 2 * n; i++) {
+    hp_test_perms(lo + i * CM_PAGE, perms);
+    assert_true(perms[0] != '\0');
+  }
+  hp_test_unreserve_window(lo, lo + span);
+  hp_test_perms(lo, perms);
+  assert_string_equal(perms, "---p");
+  hp_test_perms(guard, perms);
+  assert_string_equal(perms, "---p");
+  for (size_t i = 1; i < n; i++) {
+    hp_test_perms(lo + 2 * i * CM_PAGE, perms);
+    assert_string_equal(perms, "r--p");
+    hp_test_perms(lo + (2 * i + 1) * CM_PAGE, perms);
+    if (perms[0])
+      fail_msg("gap page 0x%lx still mapped %s after unreserving",
+               (unsigned long)(lo + (2 * i + 1) * CM_PAGE), perms);
+  }
+  munmap((void *)lo, span);
+}
+
 static void invalid_requests_are_refused(void **state) {
   (void)state;
   struct hp_near b;
@@ -371,6 +413,7 @@ int main(void) {
       cmocka_unit_test(writes_are_visible_and_the_page_stays_rx),
       cmocka_unit_test(a_full_window_gives_enonear_and_maps_nothing),
       cmocka_unit_test(a_free_gap_at_the_window_edge_is_found),
+      cmocka_unit_test(unreserving_a_window_undoes_only_its_own_reservations),
       cmocka_unit_test(invalid_requests_are_refused),
       cmocka_unit_test(a_forked_child_allocates_and_writes),
   };

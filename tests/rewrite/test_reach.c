@@ -135,9 +135,8 @@ static int fill_window(void **state) {
 }
 
 static int empty_window(void **state) {
-  (void)state;
   hp_test_unreserve_window(win_lo, win_hi);
-  return 0;
+  return hp_test_no_rwx_left(state);
 }
 
 static void full_window_uses_the_far_entry_or_fails_cleanly(void **state) {
@@ -185,11 +184,13 @@ static void full_window_refuses_a_short_function_cleanly(void **state) {
   assert_non_null(strstr(hotpatch_last_error(), "far entry jump"));
   assert_int_equal(hp_near_mapped(), mapped);
   assert_memory_equal((const void *)t.addr, before, t.size < 64 ? t.size : 64);
+  assert_int_equal(hp_test_count_rwx(), 0);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(far_replacement_is_reached_through_a_stub),
+      cmocka_unit_test_teardown(far_replacement_is_reached_through_a_stub,
+                                hp_test_no_rwx_left),
       cmocka_unit_test_setup_teardown(
           full_window_uses_the_far_entry_or_fails_cleanly, fill_window,
           empty_window),

@@ -6,8 +6,9 @@
  * called, removed. A patched fixture must give the same results as the
  * direct call before patching, through a replacement that calls the
  * original through its trampoline; the trampoline called directly must
- * too; after removal every byte of the function is the original one, and
- * no mapping of the process is writable and executable.
+ * too; after removal every byte of the function and of the padding after
+ * it that the site may use is the original one, and after every test no
+ * mapping of the process is writable and executable.
  */
 #include "hp_test.h"
 
@@ -55,9 +56,29 @@ static void uninstall(struct hp_site_rt *rt) {
   hp_site_disarm(rt);
 }
 
+/* The bytes the analyser sees (the function and the padding after it a
+ * site may extend into), copied to `buf` (t->size + HP_TAIL_MAX bytes);
+ * returns how many. */
+static size_t snapshot(const struct hp_target *t, uint8_t *buf) {
+  struct hp_code code;
+  assert_int_equal(hp_site_read_code(t, buf, NULL, &code), 0);
+  return code.size + code.tail;
+}
+
+/* Every byte of the snapshot is back, the whole site included. */
+static void bytes_are_restored(const struct hp_target *t, const uint8_t *before,
+                               size_t n, const struct hp_site *s) {
+  if (s->len) {
+    assert_true(s->addr >= t->addr && s->addr + s->len <= t->addr + n);
+    assert_memory_equal((const void *)(uintptr_t)s->addr,
+                        before + (s->addr - t->addr), s->len);
+  }
+  assert_memory_equal((const void *)t->addr, before, n);
+}
+
 static void refused_as_expected(const struct fx_case *c,
                                 const struct hp_target *t,
-                                const uint8_t *before) {
+                                const uint8_t *before, size_t n) {
   struct hp_site_rt rt;
   size_t mapped = hp_near_mapped();
   hp_site_force_far = c->force_far;
@@ -69,7 +90,8 @@ static void refused_as_expected(const struct fx_case *c,
   assert_true(strlen(detail) > 0);
   /* Nothing kept, nothing written. */
   assert_int_equal(hp_near_mapped(), mapped);
-  assert_memory_equal((const void *)t->addr, before, t->size);
+  assert_memory_equal((const void *)t->addr, before, n);
+  assert_int_equal(hp_test_count_rwx(), 0);
 }
 
 static void fixture_runs_patched(void **state) {
@@ -77,15 +99,15 @@ static void fixture_runs_patched(void **state) {
   struct hp_target t;
   resolve(c->name, &t);
   assert_int_equal(t.addr, (uintptr_t)c->fn);
-  uint8_t *before = malloc(t.size);
+  uint8_t *before = malloc(t.size + HP_TAIL_MAX);
   assert_non_null(before);
-  memcpy(before, (const void *)t.addr, t.size);
+  size_t nbefore = snapshot(&t, before);
   long want[FX_NARGS];
   for (int i = 0; i < FX_NARGS; i++)
     want[i] = c->fn(c->args[i][0], c->args[i][1]);
 
   if (c->expect) {
-    refused_as_expected(c, &t, before);
+    refused_as_expected(c, &t, before, nbefore);
     free(before);
     return;
   }
@@ -125,7 +147,7 @@ static void fixture_runs_patched(void **state) {
   }
 
   uninstall(&rt);
-  assert_memory_equal((const void *)t.addr, before, t.size);
+  bytes_are_restored(&t, before, nbefore, &rt.s);
   long calls = g_calls;
   for (int i = 0; i < FX_NARGS; i++) {
     long got = c->fn(c->args[i][0], c->args[i][1]);
@@ -187,9 +209,11 @@ int main(void) {
     tests[i].name = names[i];
     tests[i].test_func = fixture_runs_patched;
     tests[i].initial_state = (void *)c;
+    tests[i].teardown_func = hp_test_no_rwx_left;
   }
   tests[n].name = "refuses_a_site_changed_under_it";
   tests[n].test_func = refuses_a_site_changed_under_it;
+  tests[n].teardown_func = hp_test_no_rwx_left;
   int rc = _cmocka_run_group_tests("rewrite_sites", tests, n + 1, NULL, NULL);
   for (size_t i = 0; i < n; i++)
     free(names[i]);
