@@ -827,6 +827,36 @@ static void windows_stay_inside_user_space(void **state) {
   assert_int_equal(s.tramp_lo, 0x7ffffff00006ull - REACH);
 }
 
+static void
+a_reference_no_trampoline_reaches_leaves_only_the_far_plan(void **state) {
+  (void)state;
+  /* At 0x20000: lea rax, [rip - 0x21007] = 0xfffffffffffff000, beyond user
+   * space, where no trampoline has it in disp32 reach; add rax, rdi;
+   * sub rax, rsi; ret. */
+  const uint8_t code[] = {0x48, 0x8d, 0x05, LE32(-0x21007), 0x48, 0x01,
+                          0xf8, 0x48, 0x29, 0xf0,           0xc3};
+  struct hp_site s;
+  assert_int_equal(analyse_at(0x20000, code, sizeof code, 0, 5, &s),
+                   HOTPATCH_ERELOC);
+  expect_detail("too far apart");
+  /* The failed analysis says why, so the pipeline tries the far plan. */
+  assert_int_equal(s.flags, HP_SITE_NO_WINDOW);
+  assert_int_equal(s.len, 0);
+  assert_int_equal(analyse_at(0x20000, code, sizeof code, 0, 14, &s), 0);
+  assert_int_equal(s.flags, HP_SITE_FAR);
+  assert_int_equal(s.len, 14);
+  assert_int_equal(s.tramp_lo, 0);
+  assert_int_equal(s.tramp_hi, 0);
+  EXPECT_TRAMP(&s, FAR, NULL, ENDBR, RZ_DOWN, 0x51, 0x48, 0xb9,
+               LE64(0xfffffffffffff000ull), 0x48, 0x8d, 0x81, LE32(0), 0x59,
+               RZ_UP, 0x48, 0x01, 0xf8, 0x48, 0x29, 0xf0, 0xc3,
+               JMP_NT(0x2000e));
+  /* Other refusals are not marked: they are not worth a far plan. */
+  const uint8_t xbegin[] = {0xc7, 0xf8, LE32(0x10), 0x48, 0x89, 0xf8, 0xc3};
+  assert_int_equal(analyse(xbegin, sizeof xbegin, 0, 5, &s), HOTPATCH_ERELOC);
+  assert_int_equal(s.flags, 0);
+}
+
 static void entry_is_refused_when_out_of_reach_of_a_near_site(void **state) {
   (void)state;
   const uint8_t code[] = {0x48, 0x8d, 0x05, LE32(0xff9), 0xc3};
@@ -930,6 +960,8 @@ int main(void) {
       cmocka_unit_test(cold_part_branching_into_the_site_is_refused),
       cmocka_unit_test(far_analysis_places_the_trampoline_anywhere),
       cmocka_unit_test(windows_stay_inside_user_space),
+      cmocka_unit_test(
+          a_reference_no_trampoline_reaches_leaves_only_the_far_plan),
       cmocka_unit_test(entry_is_refused_when_out_of_reach_of_a_near_site),
       cmocka_unit_test(stub_is_an_absolute_jump),
       cmocka_unit_test(relocate_reports_a_buffer_too_small),

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "errors.h"
 #include "fixtures.h"
 #include "hp_maps.h"
 #include "modules.h"
@@ -193,11 +194,45 @@ static void refuses_a_site_changed_under_it(void **state) {
   assert_int_equal(hp_test_count_rwx(), 0);
 }
 
+/* Allocating the copies of the code fails (a cold part claimed to be
+ * larger than memory): HOTPATCH_ENOMEM with a detail saying what for,
+ * nothing allocated, nothing written. */
+static void out_of_memory_is_refused_with_a_detail(void **state) {
+  (void)state;
+  const struct fx_case *c = &fx_cases[0];
+  struct hp_target t;
+  resolve(c->name, &t);
+  uint8_t before[64];
+  memcpy(before, (const void *)t.addr, t.size < 64 ? t.size : 64);
+  t.cold_addr = t.addr;
+  t.cold_size = (size_t)1 << 62;
+  hp_clear_error();
+  size_t mapped = hp_near_mapped();
+  struct hp_site_rt rt;
+  assert_int_equal(hp_site_prepare(&rt, &t, (uintptr_t)pass_through),
+                   HOTPATCH_ENOMEM);
+  const char *detail = hotpatch_last_error();
+  fprintf(stderr, "%s\n", detail);
+  assert_non_null(strstr(detail, "out of memory"));
+  char addr[32];
+  snprintf(addr, sizeof addr, "%#lx", (unsigned long)t.addr);
+  assert_non_null(strstr(detail, addr));
+  assert_int_equal(hp_near_mapped(), mapped);
+  assert_memory_equal((const void *)t.addr, before, t.size < 64 ? t.size : 64);
+}
+
+/* The allocation above is meant to fail: under AddressSanitizer, malloc
+ * then returns NULL rather than ending the program. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+  return "allocator_may_return_null=1";
+}
+
 int main(void) {
   size_t n = 0;
   while (fx_cases[n].name)
     n++;
-  struct CMUnitTest *tests = calloc(n + 1, sizeof *tests);
+  struct CMUnitTest *tests = calloc(n + 2, sizeof *tests);
   char **names = calloc(n, sizeof *names);
   if (!tests || !names)
     return 1;
@@ -214,7 +249,10 @@ int main(void) {
   tests[n].name = "refuses_a_site_changed_under_it";
   tests[n].test_func = refuses_a_site_changed_under_it;
   tests[n].teardown_func = hp_test_no_rwx_left;
-  int rc = _cmocka_run_group_tests("rewrite_sites", tests, n + 1, NULL, NULL);
+  tests[n + 1].name = "out_of_memory_is_refused_with_a_detail";
+  tests[n + 1].test_func = out_of_memory_is_refused_with_a_detail;
+  tests[n + 1].teardown_func = hp_test_no_rwx_left;
+  int rc = _cmocka_run_group_tests("rewrite_sites", tests, n + 2, NULL, NULL);
   for (size_t i = 0; i < n; i++)
     free(names[i]);
   free(names);

@@ -445,11 +445,13 @@ static int set_windows(const struct hp_x86_insn *mv, unsigned nmv,
     window_add(&lo, &hi, x->target);
     constrained = 1;
   }
-  if (constrained && lo > hi)
+  if (constrained && lo > hi) {
+    s->flags |= HP_SITE_NO_WINDOW;
     return hp_fail(HOTPATCH_ERELOC,
                    "the instructions at 0x%" PRIx64 " reference addresses too "
                    "far apart for one trampoline to reach them all",
                    s->addr);
+  }
   if (constrained) {
     s->tramp_lo = lo;
     s->tramp_hi = hi;
@@ -558,8 +560,10 @@ out:
   cs_close(&h);
   if (rc < 0) {
     uint64_t func = s->func;
+    uint32_t keep = s->flags & HP_SITE_NO_WINDOW;
     memset(s, 0, sizeof *s);
     s->func = func;
+    s->flags = keep;
   }
   return rc;
 }
