@@ -325,6 +325,12 @@ int hp_write_prepare(struct hp_write *w, uintptr_t addr, size_t len) {
       return hp_fail(HOTPATCH_ECODEWRITE,
                      "code write at 0x%lx: open /proc/self/mem: %s",
                      (unsigned long)addr, strerror(errno));
+  } else if (hp_avail & 1u << HP_WRITE_PROC_MEM) {
+    /* The fallback if mprotect is refused at commit time although it
+     * worked at the probe (a seccomp filter installed since, a policy
+     * changed): nothing can be opened while parked. Optional: without it
+     * the commit refuses instead. */
+    w->mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
   }
   w->method = m;
   return 0;
@@ -376,7 +382,11 @@ int hp_write_commit(const struct hp_write *w, const uint8_t *expect,
     while (n-- > 0)
       if (hp_sys_mprotect(w->page[n], w->pagesz, w->prot[n]) < 0)
         bad = 1;
-    return bad ? HOTPATCH_EIO : HOTPATCH_ECODEWRITE;
+    if (bad)
+      return HOTPATCH_EIO;
+    /* Nothing changed: /proc/self/mem needs no protection change. */
+    return w->mem_fd >= 0 ? hp_commit_procmem(w, expect, bytes)
+                          : HOTPATCH_ECODEWRITE;
   }
   for (size_t i = 0; i < w->len; i++)
     dst[i] = bytes[i];

@@ -350,11 +350,16 @@ static void seccomp_denying_rwx_leads_to_rw_and_procmem(void **state) {
   assert_int_equal(rc, 0);
 }
 
-static void child_seccomp_after_probe(void) {
+/* mprotect(rwx) worked at the probe, and a seccomp filter refuses it by
+ * the time of the commit. */
+static void commit_under_a_late_filter(int expect_fallback) {
   CM_CHECK(hp_write_method() == HP_WRITE_RWX, "%s", hotpatch_last_error());
+  CM_CHECK(!!(hp_write_methods() & 1u << HP_WRITE_PROC_MEM) == expect_fallback,
+           "mask 0x%x", hp_write_methods());
   struct hp_write w;
   uintptr_t own = (uintptr_t)fx_ret42;
   CM_CHECK(hp_write_prepare(&w, own, 4) == 0, "%s", hotpatch_last_error());
+  CM_CHECK(w.method == HP_WRITE_RWX, "method %d", w.method);
   deny_rwx_mprotect();
   uint8_t old[8], neu[8];
   size_t len = cm_ret_code(old, 42);
@@ -362,22 +367,61 @@ static void child_seccomp_after_probe(void) {
   char before[5], after[5];
   CM_CHECK(cm_perms(own, before) == 0, "unmapped");
   int rc = hp_write_commit(&w, old, neu);
-  CM_CHECK(rc == HOTPATCH_ECODEWRITE, "commit gave %s", hotpatch_err_name(rc));
-  CM_CHECK(memcmp((void *)own, old, len) == 0, "bytes changed");
   CM_CHECK(cm_perms(own, after) == 0 && strcmp(before, after) == 0,
            "perms %s before, %s after", before, after);
   CM_CHECK(hp_write_verify(&w) == 0, "%s", hotpatch_last_error());
+  if (expect_fallback) {
+    /* Through the /proc/self/mem opened at prepare: written, and the
+     * protection never changed. */
+    CM_CHECK(rc == 0, "commit gave %s", hotpatch_err_name(rc));
+    CM_CHECK(memcmp((void *)own, neu, len) == 0, "bytes not written");
+    CM_CHECK(fx_ret42() == 47, "own code returns %d", fx_ret42());
+    CM_CHECK(hp_write_commit(&w, neu, old) == 0, "writing back");
+  } else {
+    CM_CHECK(rc == HOTPATCH_ECODEWRITE, "commit gave %s",
+             hotpatch_err_name(rc));
+  }
+  CM_CHECK(memcmp((void *)own, old, len) == 0, "bytes changed");
   hp_write_finish(&w);
   CM_CHECK(fx_ret42() == 42, "own code");
-  /* Pools fall back to /proc/self/mem. */
-  near_blocks_work(own, 0);
+  /* Pools fall back to /proc/self/mem, or refuse. */
+  if (expect_fallback) {
+    near_blocks_work(own, 0);
+  } else {
+    struct hp_near b;
+    CM_CHECK(hp_near_alloc(own - (64u << 20), own + (64u << 20), 16, 16, &b) ==
+                 0,
+             "%s", hotpatch_last_error());
+    CM_CHECK(hp_near_write(&b, neu, len) == HOTPATCH_ECODEWRITE, "near write");
+    hp_near_free(&b);
+  }
   check_no_rwx();
 }
 
+static void child_seccomp_after_probe(void) { commit_under_a_late_filter(1); }
+
 static void
-rwx_refused_after_the_probe_writes_nothing_and_pools_fall_back(void **state) {
+rwx_refused_after_the_probe_falls_back_to_procmem_and_pools_too(void **state) {
   (void)state;
   int rc = cm_run_child(child_seccomp_after_probe);
+  if (rc == CM_SKIP) {
+    print_message("SKIP: see the child's reason above\n");
+    skip();
+  }
+  assert_int_equal(rc, 0);
+}
+
+/* Forced rwx: /proc/self/mem is not among the methods, so nothing to fall
+ * back to: refused, nothing written. */
+static void child_seccomp_after_forced_rwx(void) {
+  setenv("HOTPATCH_WRITE_METHOD", "rwx", 1);
+  commit_under_a_late_filter(0);
+}
+
+static void
+rwx_refused_after_the_probe_without_procmem_writes_nothing(void **state) {
+  (void)state;
+  int rc = cm_run_child(child_seccomp_after_forced_rwx);
   if (rc == CM_SKIP) {
     print_message("SKIP: see the child's reason above\n");
     skip();
@@ -394,7 +438,9 @@ int main(void) {
       cmocka_unit_test(under_mdwe_the_probe_picks_procmem_and_writes_work),
       cmocka_unit_test(seccomp_denying_rwx_leads_to_rw_and_procmem),
       cmocka_unit_test(
-          rwx_refused_after_the_probe_writes_nothing_and_pools_fall_back),
+          rwx_refused_after_the_probe_falls_back_to_procmem_and_pools_too),
+      cmocka_unit_test(
+          rwx_refused_after_the_probe_without_procmem_writes_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
