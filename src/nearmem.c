@@ -398,7 +398,8 @@ void hp_near_free(struct hp_near *b) {
 }
 
 /* mprotect `wprot`, copy, mprotect r-x. 1 (detail set) if the first
- * mprotect was refused and nothing changed. */
+ * mprotect was refused and nothing changed; HOTPATCH_ECODEWRITE if r-x
+ * could not be put back (the pages are then r--, or ---). */
 static int hp_write_mprotect(uintptr_t addr, const void *bytes, size_t len,
                              int wprot) {
   uintptr_t mask = ~(uintptr_t)(hp_page() - 1);
@@ -410,15 +411,26 @@ static int hp_write_mprotect(uintptr_t addr, const void *bytes, size_t len,
     return 1;
   }
   memcpy((void *)addr, bytes, len);
-  if (mprotect((void *)p0, p1 - p0, HP_RX) != 0) {
-    int e = errno;
-    hp_error("near memory 0x%lx-0x%lx left %s: mprotect(r-x): %s",
-             (unsigned long)p0, (unsigned long)p1, how, strerror(e));
-    return hp_fail(HOTPATCH_ECODEWRITE,
-                   "near memory 0x%lx-0x%lx left %s: mprotect(r-x): %s",
-                   (unsigned long)p0, (unsigned long)p1, how, strerror(e));
+  /* Never left writable: r-x again, retried (ENOMEM from the map count
+   * can pass as other threads unmap), else r-- (the page's other blocks
+   * stop running: a crash there is better than writable code), else
+   * nothing. */
+  int e = 0;
+  for (int i = 0; i < 3; i++) {
+    if (mprotect((void *)p0, p1 - p0, HP_RX) == 0)
+      return 0;
+    e = errno;
   }
-  return 0;
+  const char *left = "r--";
+  if (mprotect((void *)p0, p1 - p0, PROT_READ) != 0)
+    left = mprotect((void *)p0, p1 - p0, PROT_NONE) == 0 ? "---" : how;
+  hp_error("near memory 0x%lx-0x%lx left %s: mprotect(r-x) after writing: "
+           "%s",
+           (unsigned long)p0, (unsigned long)p1, left, strerror(e));
+  return hp_fail(HOTPATCH_ECODEWRITE,
+                 "near memory 0x%lx-0x%lx left %s: mprotect(r-x) after "
+                 "writing: %s",
+                 (unsigned long)p0, (unsigned long)p1, left, strerror(e));
 }
 
 static int hp_write_procmem(uintptr_t addr, const void *bytes, size_t len) {

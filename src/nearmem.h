@@ -53,7 +53,10 @@ int hp_near_alloc(uint64_t lo, uint64_t hi, size_t size, size_t align,
  * Copy `len` bytes to the start of block `b`, then make them visible to
  * instruction fetch (hp_arch_flush_code). Other threads may be running
  * code in other blocks of the same page meanwhile: the page never loses
- * PROT_EXEC. Returns HOTPATCH_ECODEWRITE if no write method works.
+ * PROT_EXEC. Returns HOTPATCH_ECODEWRITE if no write method works, or if
+ * r-x could not be put back after an rwx/rw write: the pages are then left
+ * r-- (or ---), never writable and executable, and the other blocks there
+ * stop working (the error log and the detail name the pages).
  */
 int hp_near_write(const struct hp_near *b, const void *bytes, size_t len);
 

@@ -9,13 +9,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cm_util.h"
@@ -285,26 +281,7 @@ static void under_mdwe_the_probe_picks_procmem_and_writes_work(void **state) {
 /* A seccomp filter refusing (EACCES) any mprotect asking for both write
  * and execute, as a hardened service's might. */
 static void deny_rwx_mprotect(void) {
-  struct sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 4),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-               offsetof(struct seccomp_data, args[2])),
-      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, PROT_WRITE | PROT_EXEC),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_WRITE | PROT_EXEC, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {sizeof f / sizeof *f, f};
-  CM_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) == 0, "%s",
-           strerror(errno));
-  int rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
-  if (rc != 0 && errno == EINVAL && cm_under_qemu()) {
-    fprintf(stderr, "SKIP: qemu-user refuses PR_SET_SECCOMP (EINVAL), so "
-                    "that a guest cannot block the host calls it needs\n");
-    exit(CM_SKIP);
-  }
-  CM_CHECK(rc == 0, "PR_SET_SECCOMP: %s", strerror(errno));
+  cm_deny_mprotect(PROT_WRITE | PROT_EXEC, PROT_WRITE | PROT_EXEC);
   void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
                  -1, 0);
   CM_CHECK(mprotect(p, 4096, PROT_READ | PROT_WRITE | PROT_EXEC) != 0 &&
@@ -429,6 +406,39 @@ rwx_refused_after_the_probe_without_procmem_writes_nothing(void **state) {
   assert_int_equal(rc, 0);
 }
 
+/* After an rwx write to a pool, mprotect back to r-x is refused (a filter
+ * refusing exactly r-x): the pool page must not stay rwx. */
+static void child_rx_refused_after_a_pool_write(void) {
+  CM_CHECK(hp_write_method() == HP_WRITE_RWX, "%s", hotpatch_last_error());
+  uintptr_t own = (uintptr_t)fx_ret42;
+  struct hp_near b;
+  CM_CHECK(hp_near_alloc(own - (64u << 20), own + (64u << 20), 16, 16, &b) == 0,
+           "%s", hotpatch_last_error());
+  cm_deny_mprotect(PROT_READ | PROT_WRITE | PROT_EXEC, PROT_READ | PROT_EXEC);
+  uint8_t code[8];
+  size_t len = cm_ret_code(code, 5);
+  int rc = hp_near_write(&b, code, len);
+  CM_CHECK(rc == HOTPATCH_ECODEWRITE, "near write gave %s",
+           hotpatch_err_name(rc));
+  CM_CHECK(strstr(hotpatch_last_error(), "left r--") != NULL, "%s",
+           hotpatch_last_error());
+  char perms[5];
+  CM_CHECK(cm_perms(b.addr, perms) == 0 && strcmp(perms, "r--p") == 0,
+           "pool page is %s", perms);
+  check_no_rwx();
+  hp_near_free(&b);
+}
+
+static void a_pool_page_is_never_left_rwx_when_rx_is_refused(void **state) {
+  (void)state;
+  int rc = cm_run_child(child_rx_refused_after_a_pool_write);
+  if (rc == CM_SKIP) {
+    print_message("SKIP: see the child's reason above\n");
+    skip();
+  }
+  assert_int_equal(rc, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(forced_rwx_writes_and_restores),
@@ -441,6 +451,7 @@ int main(void) {
           rwx_refused_after_the_probe_falls_back_to_procmem_and_pools_too),
       cmocka_unit_test(
           rwx_refused_after_the_probe_without_procmem_writes_nothing),
+      cmocka_unit_test(a_pool_page_is_never_left_rwx_when_rx_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
