@@ -209,6 +209,7 @@ out:
 int hp_site_arm(struct hp_site_rt *rt) {
   if (rt->armed)
     return 0;
+  rt->written = 0;
   int rc = hp_write_prepare(&rt->wr, rt->s.addr, rt->s.len);
   if (rc)
     return rc;
@@ -218,9 +219,24 @@ int hp_site_arm(struct hp_site_rt *rt) {
   return 0;
 }
 
+int hp_site_verify(const struct hp_site_rt *rt) {
+  return rt->written ? hp_write_verify(&rt->wr) : 0;
+}
+
 void hp_site_disarm(struct hp_site_rt *rt) {
   if (!rt->armed)
     return;
+#ifndef NDEBUG
+  /* Debug builds re-read the maps after every window that wrote
+   * (pitfalls.md §6); the caller's error detail is kept. */
+  if (rt->written) {
+    char saved[HP_ERROR_MAX];
+    hp_error_save(saved);
+    if (hp_site_verify(rt))
+      hp_error("%s", hotpatch_last_error());
+    hp_error_restore(saved);
+  }
+#endif
   hp_write_finish(&rt->wr);
   rt->armed = 0;
 }
@@ -231,6 +247,7 @@ int hp_site_install(struct hp_site_rt *rt) {
   if (!rt->armed)
     return HOTPATCH_EINVAL;
   int rc = hp_write_commit(&rt->wr, rt->s.orig, rt->entry);
+  rt->written |= rc != HOTPATCH_ECHANGED; /* a plain store: AS-safe */
   if (!rc)
     rt->installed = 1;
   return rc;
@@ -242,6 +259,7 @@ int hp_site_remove(struct hp_site_rt *rt) {
   if (!rt->armed)
     return HOTPATCH_EINVAL;
   int rc = hp_write_commit(&rt->wr, rt->entry, rt->s.orig);
+  rt->written |= rc != HOTPATCH_ECHANGED;
   if (!rc)
     rt->installed = 0;
   return rc;

@@ -192,6 +192,7 @@ static void every_libz_export_passes_through_its_trampoline(void **state) {
     assert_int_equal(hp_site_arm(&funcs[i].rt), 0);
     assert_int_equal(hp_site_install(&funcs[i].rt), 0);
     hp_site_disarm(&funcs[i].rt);
+    assert_int_equal(hp_site_verify(&funcs[i].rt), 0);
   }
   assert_int_equal(hp_test_count_rwx(), 0);
   memset(lz_counts, 0, sizeof lz_counts);
@@ -222,6 +223,7 @@ static void every_libz_export_passes_through_its_trampoline(void **state) {
     assert_int_equal(hp_site_arm(&funcs[i].rt), 0);
     assert_int_equal(hp_site_remove(&funcs[i].rt), 0);
     hp_site_disarm(&funcs[i].rt);
+    assert_int_equal(hp_site_verify(&funcs[i].rt), 0);
     const struct hp_site *st = &funcs[i].rt.s;
     assert_memory_equal((const void *)(uintptr_t)st->addr,
                         funcs[i].before + (st->addr - funcs[i].t.addr),

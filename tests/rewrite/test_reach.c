@@ -63,6 +63,7 @@ static void patch_and_call(struct hp_site_rt *rt, const struct fx_case *c,
   assert_int_equal(hp_site_arm(rt), 0);
   assert_int_equal(hp_site_install(rt), 0);
   hp_site_disarm(rt);
+  assert_int_equal(hp_site_verify(rt), 0);
   long calls = g_calls;
   for (int i = 0; i < FX_NARGS; i++)
     assert_int_equal(c->fn(c->args[i][0], c->args[i][1]), want[i]);
@@ -70,6 +71,7 @@ static void patch_and_call(struct hp_site_rt *rt, const struct fx_case *c,
   assert_int_equal(hp_site_arm(rt), 0);
   assert_int_equal(hp_site_remove(rt), 0);
   hp_site_disarm(rt);
+  assert_int_equal(hp_site_verify(rt), 0);
   assert_memory_equal((const void *)rt->s.addr, rt->s.orig, rt->s.len);
   (void)t;
 }

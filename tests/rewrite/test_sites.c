@@ -45,16 +45,20 @@ static void resolve(const char *name, struct hp_target *t) {
   hp_modules_free(m);
 }
 
+/* Each write is followed by the check the engine makes once threads are
+ * released: the pages have their original protection again. */
 static void install(struct hp_site_rt *rt) {
   assert_int_equal(hp_site_arm(rt), 0);
   assert_int_equal(hp_site_install(rt), 0);
   hp_site_disarm(rt);
+  assert_int_equal(hp_site_verify(rt), 0);
 }
 
 static void uninstall(struct hp_site_rt *rt) {
   assert_int_equal(hp_site_arm(rt), 0);
   assert_int_equal(hp_site_remove(rt), 0);
   hp_site_disarm(rt);
+  assert_int_equal(hp_site_verify(rt), 0);
 }
 
 /* The bytes the analyser sees (the function and the padding after it a
@@ -194,6 +198,36 @@ static void refuses_a_site_changed_under_it(void **state) {
   assert_int_equal(hp_test_count_rwx(), 0);
 }
 
+/* The check after the window names a written page whose protection is
+ * not the original one (here: made rwx behind the site's back). */
+static void
+verify_names_a_written_page_left_with_another_protection(void **state) {
+  (void)state;
+  const struct fx_case *c = &fx_cases[0];
+  struct hp_target t;
+  resolve(c->name, &t);
+  struct hp_site_rt rt;
+  assert_int_equal(hp_site_prepare(&rt, &t, (uintptr_t)pass_through), 0);
+  g_orig = (long (*)(long, long))hp_site_original(&rt);
+  assert_int_equal(hp_site_verify(&rt), 0); /* nothing written yet */
+  install(&rt);
+  uintptr_t page = rt.wr.page[0];
+  assert_int_equal(
+      mprotect((void *)page, rt.wr.pagesz, PROT_READ | PROT_WRITE | PROT_EXEC),
+      0);
+  int rc = hp_site_verify(&rt);
+  assert_int_equal(mprotect((void *)page, rt.wr.pagesz, PROT_READ | PROT_EXEC),
+                   0);
+  assert_int_equal(rc, HOTPATCH_ECODEWRITE);
+  char want[64];
+  snprintf(want, sizeof want, "code page %#lx is rwxp", (unsigned long)page);
+  if (!strstr(hotpatch_last_error(), want))
+    fail_msg("'%s' lacks '%s'", hotpatch_last_error(), want);
+  assert_int_equal(hp_site_verify(&rt), 0);
+  uninstall(&rt);
+  hp_site_release(&rt);
+}
+
 /* Allocating the copies of the code fails (a cold part claimed to be
  * larger than memory): HOTPATCH_ENOMEM with a detail saying what for,
  * nothing allocated, nothing written. */
@@ -232,7 +266,7 @@ int main(void) {
   size_t n = 0;
   while (fx_cases[n].name)
     n++;
-  struct CMUnitTest *tests = calloc(n + 2, sizeof *tests);
+  struct CMUnitTest *tests = calloc(n + 3, sizeof *tests);
   char **names = calloc(n, sizeof *names);
   if (!tests || !names)
     return 1;
@@ -252,7 +286,12 @@ int main(void) {
   tests[n + 1].name = "out_of_memory_is_refused_with_a_detail";
   tests[n + 1].test_func = out_of_memory_is_refused_with_a_detail;
   tests[n + 1].teardown_func = hp_test_no_rwx_left;
-  int rc = _cmocka_run_group_tests("rewrite_sites", tests, n + 2, NULL, NULL);
+  tests[n + 2].name =
+      "verify_names_a_written_page_left_with_another_protection";
+  tests[n + 2].test_func =
+      verify_names_a_written_page_left_with_another_protection;
+  tests[n + 2].teardown_func = hp_test_no_rwx_left;
+  int rc = _cmocka_run_group_tests("rewrite_sites", tests, n + 3, NULL, NULL);
   for (size_t i = 0; i < n; i++)
     free(names[i]);
   free(names);
