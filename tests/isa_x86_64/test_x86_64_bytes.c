@@ -430,6 +430,27 @@ static void call_rel32_is_relocated_and_flagged(void **state) {
   assert_int_equal(d[2].target, FAR + 20);
 }
 
+static void call_to_the_next_instruction_is_refused(void **state) {
+  (void)state;
+  /* call F+5; pop rax; sub rax, rdi; ret: the get-PC idiom */
+  const uint8_t code[] = {0xe8, LE32(0), 0x58, 0x48, 0x29, 0xf8, 0xc3};
+  struct hp_site s;
+  assert_int_equal(analyse(code, sizeof code, 0, 5, &s), HOTPATCH_ERELOC);
+  expect_detail("call 0x555500001005");
+  expect_detail("next instruction");
+  expect_detail("0x555500001000");
+  /* After an endbr64, and analysed for the far entry, the same. */
+  const uint8_t endbr[] = {ENDBR, 0xe8, LE32(0), 0x58, 0x48, 0x29,
+                           0xf8,  0x48, 0x89,    0xc0, 0xc3};
+  assert_int_equal(analyse(endbr, sizeof endbr, 0, 5, &s), HOTPATCH_ERELOC);
+  expect_detail("get-PC");
+  assert_int_equal(analyse(endbr, sizeof endbr, 0, 14, &s), HOTPATCH_ERELOC);
+  /* A call one byte further is an ordinary call. */
+  const uint8_t other[] = {0xe8, LE32(1), 0xcc, 0x58, 0xc3};
+  assert_int_equal(analyse(other, sizeof other, 0, 5, &s), 0);
+  assert_true(s.flags & HP_SITE_CALL);
+}
+
 static void jrcxz_keeps_the_instruction_over_a_jump(void **state) {
   (void)state;
   /* mov rcx, rdi; jrcxz F+10; ... */
@@ -934,6 +955,7 @@ int main(void) {
           jne_rel8_is_widened_near_and_inverted_over_an_absolute_jump_far),
       cmocka_unit_test(jmp_rel8_becomes_a_rel32_or_absolute_jump),
       cmocka_unit_test(call_rel32_is_relocated_and_flagged),
+      cmocka_unit_test(call_to_the_next_instruction_is_refused),
       cmocka_unit_test(jrcxz_keeps_the_instruction_over_a_jump),
       cmocka_unit_test(loop_keeps_the_instruction_over_a_jump),
       cmocka_unit_test(jecxz_keeps_its_address_size_prefix),

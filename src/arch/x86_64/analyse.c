@@ -225,6 +225,15 @@ int hp_x86_decode(csh h, const uint8_t *bytes, size_t max, uint64_t addr,
       return hp_fail(HOTPATCH_ERELOC,
                      "%s at 0x%" PRIx64 ": relative branch without a target",
                      text, addr);
+    /* call next; pop reg: the get-PC idiom. Moved, the pushed address
+     * would be the trampoline's, and the code would compute its data's
+     * addresses from there. */
+    if (x->kind == HP_X86_CALL && x->target == addr + x->len)
+      return hp_fail(HOTPATCH_ERELOC,
+                     "%s at 0x%" PRIx64 ": a call to the next instruction "
+                     "reads its own address (get-PC idiom); moved to a "
+                     "trampoline it would push the trampoline's address",
+                     text, addr);
     return 0;
   }
 
