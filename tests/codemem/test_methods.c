@@ -9,6 +9,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -216,6 +220,65 @@ static void forced_rw_writes_foreign_code_and_refuses_its_own(void **state) {
 static void forced_procmem_writes_and_restores(void **state) {
   (void)state;
   run_forced(HP_WRITE_PROC_MEM);
+}
+
+/* A thread inside dl_iterate_phdr holds the loader's lock until it is
+ * told to go (or 10 s pass: only so that a regression ends). */
+static int phdr_pipe[2];
+static atomic_int
+    phdr_state; /* 1 inside the callback, 2 released, 3 timed out */
+
+static int phdr_wait_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)info;
+  (void)size;
+  (void)arg;
+  atomic_store(&phdr_state, 1);
+  struct pollfd p = {phdr_pipe[0], POLLIN, 0};
+  atomic_store(&phdr_state, poll(&p, 1, 10000) == 1 ? 2 : 3);
+  return 1;
+}
+
+static void *phdr_holder(void *arg) {
+  (void)arg;
+  dl_iterate_phdr(phdr_wait_cb, NULL);
+  return NULL;
+}
+
+/* Preparing a write (here rw, which checks for the library's own code)
+ * does not wait for the loader's lock. */
+static void child_prepare_while_the_loader_lock_is_held(void) {
+  setenv("HOTPATCH_WRITE_METHOD", "rw", 1);
+  CM_CHECK(hp_write_method() == HP_WRITE_RW, "%s", hotpatch_last_error());
+  CM_CHECK(pipe(phdr_pipe) == 0, "pipe: %s", strerror(errno));
+  pthread_t t;
+  CM_CHECK(pthread_create(&t, NULL, phdr_holder, NULL) == 0, "thread");
+  while (atomic_load(&phdr_state) == 0)
+    usleep(1000);
+  struct hp_write w;
+  int own = hp_write_prepare(&w, (uintptr_t)fx_ret42, 4);
+  char own_detail[256];
+  snprintf(own_detail, sizeof own_detail, "%s", hotpatch_last_error());
+  uint8_t *ext = map_code_file();
+  int ext_rc = hp_write_prepare(&w, (uintptr_t)ext, 4);
+  int state = atomic_load(&phdr_state);
+  CM_CHECK(write(phdr_pipe[1], "x", 1) == 1, "release");
+  pthread_join(t, NULL);
+  CM_CHECK(state == 1,
+           "hp_write_prepare returned only after the thread holding the "
+           "loader's lock %s",
+           state == 2 ? "was released" : "gave up after 10 s");
+  CM_CHECK(own == HOTPATCH_ECODEWRITE && strstr(own_detail, "own code"),
+           "own code: %s: %s", hotpatch_err_name(own), own_detail);
+  CM_CHECK(ext_rc == 0 && w.method == HP_WRITE_RW, "foreign code: %s",
+           hotpatch_err_name(ext_rc));
+  hp_write_finish(&w);
+  munmap(ext, 4096);
+}
+
+static void preparing_a_write_does_not_wait_for_the_loader_lock(void **state) {
+  (void)state;
+  assert_int_equal(cm_run_child(child_prepare_while_the_loader_lock_is_held),
+                   0);
 }
 
 static void child_bogus(void) {
@@ -444,6 +507,7 @@ int main(void) {
       cmocka_unit_test(forced_rwx_writes_and_restores),
       cmocka_unit_test(forced_rw_writes_foreign_code_and_refuses_its_own),
       cmocka_unit_test(forced_procmem_writes_and_restores),
+      cmocka_unit_test(preparing_a_write_does_not_wait_for_the_loader_lock),
       cmocka_unit_test(unknown_forced_method_is_refused),
       cmocka_unit_test(under_mdwe_the_probe_picks_procmem_and_writes_work),
       cmocka_unit_test(seccomp_denying_rwx_leads_to_rw_and_procmem),
