@@ -407,6 +407,61 @@ static void jmp_rel8_becomes_a_rel32_or_absolute_jump(void **state) {
                JMP_NT(F + 5));
 }
 
+static void jmp_rel32_is_retargeted_near_and_absolute_far(void **state) {
+  (void)state;
+  /* jmp F+0x105 (e9 rel32); then code the site does not reach */
+  const uint8_t code[] = {0xe9, LE32(0x100), 0x48, 0x01, 0xf0, 0xc3};
+  struct hp_site s;
+  assert_int_equal(analyse(code, sizeof code, 0, 5, &s), 0);
+  assert_int_equal(s.len, 5);
+  assert_int_equal(s.ninsn, 1);
+  assert_int_equal(s.tramp_lo, F + 0x105 - REACH);
+  uint8_t out[HP_TRAMP_MAX];
+  EXPECT_TRAMP(&s, NEAR, out, ENDBR, JMP_REL(F + 0x105, NEAR + 9),
+               JMP_REL(F + 5, NEAR + 14));
+  struct dis d[4];
+  assert_int_equal(disasm(out, 14, NEAR, d, 4), 3);
+  assert_string_equal(d[1].mn, "jmp");
+  assert_int_equal(d[1].target, F + 0x105);
+  EXPECT_TRAMP(&s, FAR, out, ENDBR, JMP_NT(F + 0x105), JMP_NT(F + 5));
+  /* Backwards, 1 MiB. */
+  const uint8_t back[] = {0xe9, LE32(-0x100000), 0xc3};
+  assert_int_equal(analyse(back, sizeof back, 0, 5, &s), 0);
+  EXPECT_TRAMP(&s, NEAR, NULL, ENDBR, JMP_REL(F + 5 - 0x100000, NEAR + 9),
+               JMP_REL(F + 5, NEAR + 14));
+}
+
+static void jcc_rel32_is_retargeted_near_and_inverted_far(void **state) {
+  (void)state;
+  /* je F+0x206 (0f 84 rel32); mov rax, rdi; ret */
+  const uint8_t code[] = {0x0f, 0x84, LE32(0x200), 0x48, 0x89, 0xf8, 0xc3};
+  struct hp_site s;
+  assert_int_equal(analyse(code, sizeof code, 0, 5, &s), 0);
+  assert_int_equal(s.len, 6);
+  assert_int_equal(s.ninsn, 1);
+  uint8_t out[HP_TRAMP_MAX];
+  EXPECT_TRAMP(&s, NEAR, out, ENDBR, 0x0f, 0x84, LE32(F + 0x206 - (NEAR + 10)),
+               JMP_REL(F + 6, NEAR + 15));
+  struct dis d[4];
+  assert_int_equal(disasm(out, 15, NEAR, d, 4), 3);
+  assert_string_equal(d[1].mn, "je");
+  assert_int_equal(d[1].target, F + 0x206);
+  /* Far: jne over the absolute jump to the target. */
+  EXPECT_TRAMP(&s, FAR, out, ENDBR, 0x75, 0x0f, JMP_NT(F + 0x206),
+               JMP_NT(F + 6));
+  assert_int_equal(disasm(out, 13, FAR, d, 4), 3);
+  assert_string_equal(d[1].mn, "jne");
+  assert_int_equal(d[1].target, FAR + 21);
+  expect_notrack_jmp(&d[2], out, FAR);
+  /* jl backwards (0f 8c), every condition keeps its own nibble. */
+  const uint8_t jl[] = {0x0f, 0x8c, LE32(-0x3000), 0xc3};
+  assert_int_equal(analyse(jl, sizeof jl, 0, 5, &s), 0);
+  EXPECT_TRAMP(&s, NEAR, NULL, ENDBR, 0x0f, 0x8c,
+               LE32(F + 6 - 0x3000 - (NEAR + 10)), JMP_REL(F + 6, NEAR + 15));
+  EXPECT_TRAMP(&s, FAR, NULL, ENDBR, 0x7d, 0x0f, JMP_NT(F + 6 - 0x3000),
+               JMP_NT(F + 6));
+}
+
 static void call_rel32_is_relocated_and_flagged(void **state) {
   (void)state;
   /* call F+0x105; add rax, rsi; ret */
@@ -490,6 +545,32 @@ static void loop_keeps_the_instruction_over_a_jump(void **state) {
   assert_int_equal(d[2].target, NEAR + 11);
   EXPECT_TRAMP(&s, FAR, NULL, ENDBR, 0x48, 0x89, 0xf9, 0xe2, 0x02, 0xeb, 0x0f,
                JMP_NT(F + 14), JMP_NT(F + 5));
+}
+
+static void loope_and_loopne_keep_the_instruction_over_a_jump(void **state) {
+  (void)state;
+  static const uint8_t ops[2] = {0xe1, 0xe0};
+  static const char *const names[2] = {"loope", "loopne"};
+  for (int k = 0; k < 2; k++) {
+    /* mov rcx, rdi; loope/loopne F+10; ... */
+    const uint8_t code[] = {0x48, 0x89, 0xf9, ops[k], 0x05, 0x48, 0x8d, 0x04,
+                            0x4e, 0xc3, 0x48, 0x8d,   0x46, 0x9c, 0xc3};
+    struct hp_site s;
+    assert_int_equal(analyse(code, sizeof code, 0, 5, &s), 0);
+    assert_int_equal(s.len, 5);
+    assert_int_equal(s.ninsn, 2);
+    uint8_t out[HP_TRAMP_MAX];
+    EXPECT_TRAMP(&s, NEAR, out, ENDBR, 0x48, 0x89, 0xf9, ops[k], 0x02, 0xeb,
+                 0x05, JMP_REL(F + 10, NEAR + 16), JMP_REL(F + 5, NEAR + 21));
+    struct dis d[8];
+    assert_int_equal(disasm(out, 21, NEAR, d, 8), 6);
+    assert_string_equal(d[2].mn, names[k]);
+    assert_int_equal(d[2].target, NEAR + 11);
+    assert_int_equal(d[3].target, NEAR + 16);
+    assert_int_equal(d[4].target, F + 10);
+    EXPECT_TRAMP(&s, FAR, NULL, ENDBR, 0x48, 0x89, 0xf9, ops[k], 0x02, 0xeb,
+                 0x0f, JMP_NT(F + 10), JMP_NT(F + 5));
+  }
 }
 
 static void jecxz_keeps_its_address_size_prefix(void **state) {
@@ -954,10 +1035,13 @@ int main(void) {
       cmocka_unit_test(
           jne_rel8_is_widened_near_and_inverted_over_an_absolute_jump_far),
       cmocka_unit_test(jmp_rel8_becomes_a_rel32_or_absolute_jump),
+      cmocka_unit_test(jmp_rel32_is_retargeted_near_and_absolute_far),
+      cmocka_unit_test(jcc_rel32_is_retargeted_near_and_inverted_far),
       cmocka_unit_test(call_rel32_is_relocated_and_flagged),
       cmocka_unit_test(call_to_the_next_instruction_is_refused),
       cmocka_unit_test(jrcxz_keeps_the_instruction_over_a_jump),
       cmocka_unit_test(loop_keeps_the_instruction_over_a_jump),
+      cmocka_unit_test(loope_and_loopne_keep_the_instruction_over_a_jump),
       cmocka_unit_test(jecxz_keeps_its_address_size_prefix),
       cmocka_unit_test(branch_inside_the_moved_bytes_targets_the_moved_copy),
       cmocka_unit_test(
