@@ -41,7 +41,9 @@
 
 #define NWORKERS 3
 
-enum { BEFORE, APPLIED, REVERTED, STOP };
+/* Workers check a value against the phase they read before the call:
+ * BEFORE and REVERTING allow either value. */
+enum { BEFORE, APPLIED, REVERTING, REVERTED, STOP };
 
 static atomic_int phase;
 static long real_ppid;
@@ -52,6 +54,7 @@ static pid_t new_getppid(void) { return -old_getppid(); }
 struct worker {
   pthread_t t;
   atomic_long calls, saw_new, saw_old_after_revert, wrong;
+  long first_wrong, first_wrong_phase; /* the first wrong value, its phase */
 };
 static struct worker workers[NWORKERS];
 
@@ -72,8 +75,12 @@ static void *work(void *arg) {
       atomic_fetch_add(&w->saw_old_after_revert, 1);
     if ((v != real_ppid && v != -real_ppid) ||
         (ph == APPLIED && v != -real_ppid) ||
-        (ph == REVERTED && v != real_ppid))
-      atomic_fetch_add(&w->wrong, 1);
+        (ph == REVERTED && v != real_ppid)) {
+      if (atomic_fetch_add(&w->wrong, 1) == 0) {
+        w->first_wrong = v;
+        w->first_wrong_phase = ph;
+      }
+    }
     for (volatile int i = 0; i < 3000; i++)
       ;
   }
@@ -143,6 +150,7 @@ static void patch_getppid_under_running_threads(int want_method) {
   check_no_rwx("applied");
   CM_CHECK(wait_all(new_of, 1000), "a worker does not see the new getppid");
 
+  atomic_store(&phase, REVERTING);
   rc = hotpatch_revert(p, &opts);
   CM_CHECK(rc == 0, "revert: %s: %s", hotpatch_err_name(rc),
            hotpatch_last_error());
@@ -157,8 +165,10 @@ static void patch_getppid_under_running_threads(int want_method) {
   for (int i = 0; i < NWORKERS; i++) {
     pthread_join(workers[i].t, NULL);
     CM_CHECK(atomic_load(&workers[i].wrong) == 0,
-             "worker %d saw %ld wrong value(s) of %ld calls", i,
-             atomic_load(&workers[i].wrong), atomic_load(&workers[i].calls));
+             "worker %d saw %ld wrong value(s) of %ld calls, the first %ld "
+             "in phase %ld (ppid %ld)",
+             i, atomic_load(&workers[i].wrong), atomic_load(&workers[i].calls),
+             workers[i].first_wrong, workers[i].first_wrong_phase, real_ppid);
     fprintf(stderr, "worker %d: %ld calls, %ld new\n", i,
             atomic_load(&workers[i].calls), atomic_load(&workers[i].saw_new));
   }
