@@ -333,12 +333,12 @@ int hp_write_prepare(struct hp_write *w, uintptr_t addr, size_t len) {
       return hp_fail(HOTPATCH_ECODEWRITE,
                      "code write at 0x%lx: open /proc/self/mem: %s",
                      (unsigned long)addr, strerror(errno));
-  } else if (hp_avail & 1u << HP_WRITE_PROC_MEM) {
-    /* The fallback if mprotect is refused at commit time although it
-     * worked at the probe (a seccomp filter installed since, a policy
-     * changed): nothing can be opened while parked. Optional: without it
-     * the commit refuses instead. */
-    w->mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+  } else {
+    /* If mprotect is refused at commit time although it worked at the
+     * probe (a seccomp filter installed since). The commit opens the file
+     * then: a descriptor held per prepared write would take one per
+     * function of a large patch for the whole action. */
+    w->procmem_fallback = (hp_avail & 1u << HP_WRITE_PROC_MEM) != 0;
   }
   w->method = m;
   return 0;
@@ -368,6 +368,18 @@ static int hp_commit_procmem(const struct hp_write *w, const uint8_t *expect,
   return u == n ? HOTPATCH_ECODEWRITE : HOTPATCH_EIO;
 }
 
+static int hp_commit_fallback(const struct hp_write *w, const uint8_t *expect,
+                              const uint8_t *bytes) {
+  struct hp_write t = *w;
+  long fd = hp_sys_openat(AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return HOTPATCH_ECODEWRITE;
+  t.mem_fd = (int)fd;
+  int rc = hp_commit_procmem(&t, expect, bytes);
+  hp_sys_close((int)fd);
+  return rc;
+}
+
 int hp_write_commit(const struct hp_write *w, const uint8_t *expect,
                     const uint8_t *bytes) {
   volatile uint8_t *dst = (volatile uint8_t *)w->addr;
@@ -393,8 +405,8 @@ int hp_write_commit(const struct hp_write *w, const uint8_t *expect,
     if (bad)
       return HOTPATCH_EIO;
     /* Nothing changed: /proc/self/mem needs no protection change. */
-    return w->mem_fd >= 0 ? hp_commit_procmem(w, expect, bytes)
-                          : HOTPATCH_ECODEWRITE;
+    return w->procmem_fallback ? hp_commit_fallback(w, expect, bytes)
+                               : HOTPATCH_ECODEWRITE;
   }
   for (size_t i = 0; i < w->len; i++)
     dst[i] = bytes[i];

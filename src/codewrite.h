@@ -28,8 +28,7 @@
  * Two phases, so nothing that allocates or locks runs while threads are
  * parked:
  *   hp_write_prepare  before parking: reads /proc/self/maps, opens
- *                     /proc/self/mem if its probe worked (the method, or
- *                     the fallback of an mprotect method); allocates.
+ *                     /proc/self/mem if that is the method; allocates.
  *   hp_write_commit   while parked: raw syscalls and a byte loop only,
  *                     async-signal-safe, no lock, no malloc.
  *   hp_write_finish   after: closes what prepare opened.
@@ -66,8 +65,10 @@ struct hp_write {
   uintptr_t page[2];
   int prot[2]; /* original PROT_* of each page (from the maps; the caller
                   may add bits they do not show, such as PROT_BTI) */
-  int mem_fd;  /* /proc/self/mem (the method, or the fallback of rwx/rw
-                  when its probe worked), or -1 */
+  int mem_fd;  /* /proc/self/mem for HP_WRITE_PROC_MEM, or -1 */
+  int procmem_fallback; /* rwx/rw: /proc/self/mem worked at the probe, so
+                           the commit writes through it if mprotect is
+                           refused then */
   size_t pagesz;
 };
 
@@ -97,10 +98,10 @@ int hp_write_prepare(struct hp_write *w, uintptr_t addr, size_t len);
  *   HOTPATCH_ECHANGED    the bytes differ from `expect`: nothing written
  *   HOTPATCH_ECODEWRITE  a page could not be made writable (mprotect
  *                        refused although the probe allowed it: a seccomp
- *                        filter or policy since) and /proc/self/mem, tried
- *                        then whenever its probe worked, failed too; or
- *                        pwrite failed: nothing written (a partial pwrite
- *                        is undone), protections as before
+ *                        filter or policy since) and /proc/self/mem, opened
+ *                        then (raw openat) whenever its probe worked,
+ *                        failed too; or pwrite failed: nothing written (a
+ *                        partial pwrite is undone), protections as before
  *   HOTPATCH_EIO         a page's original protection could not be put
  *                        back (mprotect refused: ENOMEM from the map count
  *                        limit, or a policy refusing X again): the page is
