@@ -256,9 +256,12 @@ static void out_of_memory_is_refused_with_a_detail(void **state) {
 }
 
 /* The allocation above is meant to fail: under AddressSanitizer, malloc
- * then returns NULL rather than ending the program. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void) {
+ * then returns NULL rather than ending the program. Exported: the
+ * sanitizer runtime looks it up dynamically, and the build hides symbols by
+ * default. */
+__attribute__((visibility("default"))) const char *__asan_default_options(void);
+__attribute__((visibility("default"))) const char *
+__asan_default_options(void) {
   return "allocator_may_return_null=1";
 }
 
