@@ -46,8 +46,15 @@ extern "C" {
  *   -ENOENT      no such patch; no such symbol in the named object
  *   -EEXIST      a patch with that name is already loaded
  *   -EINVAL      malformed descriptor or argument
- *   -EBUSY       another action is in progress, or the patch is applied
+ *   -EINVAL      ... also: unload of an APPLIED patch, a state version
+ *                conflict, re-apply of a reverted patch without
+ *                HOTPATCH_REAPPLYABLE
+ *   -EBUSY       another action is in progress (or the call comes from a
+ *                hook); revert of a patch that is not the newest applied;
+ *                a thread stayed in the way until the deadline
  *   -EOPNOTSUPP  the request is valid but not supported in this situation
+ *                (replace with a patch that has pre/post hooks)
+ *   -EAGAIN      only as hotpatch_rc() while an action on the patch runs
  * A vetoing hook's non-zero return value is passed back verbatim.
  */
 #define HOTPATCH_ERRNO_MAP(XX)                                                 \
@@ -57,6 +64,7 @@ extern "C" {
 #define HOTPATCH_SYS_ERRNO_MAP_(XX)                                            \
   XX(ENOENT, -2, "no such patch, object or symbol")                            \
   XX(EIO, -5, "input/output error")                                            \
+  XX(EAGAIN, -11, "an action on this patch is in progress")                    \
   XX(ENOMEM, -12, "out of memory")                                             \
   XX(EACCES, -13, "permission denied")                                         \
   XX(EBUSY, -16, "busy: another action is in progress or the patch is in use") \
@@ -81,14 +89,15 @@ extern "C" {
   XX(ENOSIZE, -4012, "target symbol has no size")                              \
   XX(ECLONE, -4013, "target is a compiler-generated fragment or clone")        \
   XX(ENOTCODE, -4014, "target address is not in executable code")              \
-  XX(ENOSYMTAB, -4015, "object has no symbol table")                          \
+  XX(ENOSYMTAB, -4015, "object has no symbol table")                           \
   XX(ETOOSHORT, -4016, "function is too short for the entry jump")             \
   XX(EBRANCHIN, -4017, "a branch lands inside the bytes to be overwritten")    \
   XX(ERELOC, -4018, "instruction cannot be relocated")                         \
   XX(EDECODE, -4019, "instruction cannot be decoded")                          \
   XX(ENONEAR, -4020, "no free memory within jump range of the target")         \
   XX(ECHANGED, -4021, "code at the site is not what was written")              \
-  XX(ECODEWRITE, -4022, "code pages cannot be written in this process")
+  XX(ECODEWRITE, -4022, "code pages cannot be written in this process")     \
+  XX(ENOPAD, -4026, "replacement lacks the landing pad its jump needs")
 
 /** Error codes. All are negative; 0 means success. */
 enum hotpatch_error {
@@ -207,6 +216,16 @@ struct hotpatch_state {
 /** The opaque runtime handle of a loaded patch. */
 typedef struct hotpatch_patch hotpatch_patch;
 
+/*
+ * Hooks (the order is under hotpatch_apply below). Pre/post hooks run with
+ * every other thread running and the library unlocked: they may allocate,
+ * take locks, block, and read the library (hotpatch_status,
+ * hotpatch_get_prev_state), but an apply, revert, replace or unload from a
+ * hook returns HOTPATCH_EBUSY. Quiesced hooks run while every other thread
+ * is parked, possibly inside malloc, stdio or the loader: they must be
+ * async-signal-safe (no malloc, no locks, no stdio) and short; they exist
+ * to flip state at the same instant as the code.
+ */
 struct hotpatch_hooks {
   int (*pre_apply)(hotpatch_patch *p); /* may veto: non-zero return */
   void (*post_apply)(hotpatch_patch *p, int rc);
@@ -291,6 +310,54 @@ HOTPATCH_API int hotpatch_load(const char *path, hotpatch_patch **out);
 HOTPATCH_API int hotpatch_register(const struct hotpatch_desc *d,
                                    hotpatch_patch **out);
 
+/*
+ * The lifecycle (SPEC §3; docs/lifecycle.md has the state machine).
+ *
+ * A loaded patch is LOADED or APPLIED and has an rc, the result of its
+ * last action; a failed action leaves the status as it was. Applied
+ * patches form a stack: apply pushes, revert pops (newest first), and the
+ * newest patch replacing a function wins; its `original` pointer reaches
+ * the replacement of the patch below it, the bottom one's the original
+ * code. One action at a time, process-wide: a second one, from another
+ * thread or from a hook, returns HOTPATCH_EBUSY at once (and becomes that
+ * patch's rc, unless it is the patch in transition).
+ *
+ * An apply, in order:
+ *   1. static checks — nothing else runs if one fails, its code is rc:
+ *      re-apply of a reverted patch without HOTPATCH_REAPPLYABLE
+ *      (HOTPATCH_EINVAL); state versions (below; HOTPATCH_EINVAL); for a
+ *      replace, pre/post hooks on the new or any applied patch
+ *      (HOTPATCH_EOPNOTSUPP); every function's entry analysed and its
+ *      trampoline built (HOTPATCH_ETOOSHORT, _EBRANCHIN, _ERELOC,
+ *      _EDECODE, _ENONEAR, _ECODEWRITE: docs/rewriting.md);
+ *   2. rc becomes HOTPATCH_EAGAIN; hotpatch_get_prev_state() works;
+ *   3. pre_apply(p), other threads running, the library unlocked: a
+ *      non-zero return vetoes the apply; it is returned and becomes rc;
+ *   4. every other thread is parked and checked to be at a safe point
+ *      (none of its PC, LR or stack return addresses in a function being
+ *      replaced; with HOTPATCH_FUNC_ALLOW_ACTIVE only in the bytes
+ *      overwritten); if one is not, all are released and the check
+ *      retried, backing off, until the deadline (HOTPATCH_EBUSY naming the
+ *      thread and function, or the thread that did not stop);
+ *   5. parked: quiesced_apply(p), then every entry is written; if a write
+ *      fails, the ones done are undone and quiesced_revert(p) runs;
+ *   6. threads released; the patch is APPLIED;
+ *   7. post_apply(p, rc), exactly once whenever pre_apply ran and returned
+ *      0 (rc == hotpatch_rc(p), success or not).
+ * A revert mirrors it: pre_revert (may veto), park and check that no thread
+ * is in a replacement being removed or a trampoline being freed, write the
+ * original entries back, quiesced_revert(p), release, post_revert(p, rc).
+ *
+ * States (Linux klp_state rules, checked before any hook): for each state
+ * of every applied patch, the patch being applied must carry the same id
+ * with a version at least as new; a missing id is an error only for a
+ * replace; new ids are always fine.
+ *
+ * Threads blocked in a system call see it interrupted and restarted
+ * (SA_RESTART), except the calls signal(7) lists as never restarted,
+ * which return EINTR (see docs/safety.md).
+ */
+
 /** Options of one action; NULL means all defaults. */
 struct hotpatch_opts {
   uint32_t timeout_ms; /* deadline for parking every thread at a safe point;
@@ -299,58 +366,67 @@ struct hotpatch_opts {
 };
 
 /**
- * Switch a LOADED patch's functions to their replacements while every other
- * thread is parked at a safe point (no thread's PC or return address is in
- * a function being replaced; with HOTPATCH_FUNC_ALLOW_ACTIVE only in the
- * bytes overwritten). Everything that can fail or allocate (analysis,
- * trampolines) is done before any thread stops; the parked window only
- * writes the sites. Each `original` pointer is set before the switch and
- * reaches the old code through a trampoline. If a thread is not at a safe
- * point, all are released and the check is retried, backing off, until
- * the deadline. A failure leaves every byte as it was.
- *
- * Applying an APPLIED patch returns 0 and does nothing.
- * Threads blocked in a system call see it interrupted and restarted
- * (SA_RESTART), except the calls signal(7) lists as never restarted, which
- * return EINTR (see docs/safety.md).
- *
+ * Apply a LOADED patch on top of the applied ones (a patch flagged
+ * HOTPATCH_REPLACE: as hotpatch_replace). Applying an APPLIED patch
+ * returns 0 and does nothing.
  * @retval 0                    applied
- * @retval HOTPATCH_EINVAL      NULL or unknown handle; a reverted patch
- *                              without HOTPATCH_REAPPLYABLE
- * @retval HOTPATCH_EBUSY       the deadline passed: a thread stayed inside a
- *                              function being replaced, or did not stop (it
- *                              blocks the signal; a cooperative thread that
- *                              did not reach hotpatch_safepoint()); the
- *                              detail names the thread and the function. Or
- *                              called from inside another action.
- * @retval HOTPATCH_EOPNOTSUPP  hooks, states, HOTPATCH_REPLACE or stacking on
- *                              an applied patch's function (not yet)
+ * @retval HOTPATCH_EINVAL      NULL or unknown handle; reverted and not
+ *                              HOTPATCH_REAPPLYABLE; a state version older
+ *                              than an applied patch's
+ * @retval HOTPATCH_EBUSY       another action in progress, or a thread in
+ *                              the way until the deadline
+ * @retval HOTPATCH_EOPNOTSUPP  (cumulative) a patch involved has pre/post
+ *                              hooks
  * @retval HOTPATCH_ETOOSHORT, HOTPATCH_EBRANCHIN, HOTPATCH_ERELOC,
  *         HOTPATCH_EDECODE, HOTPATCH_ENONEAR  a function's entry cannot be
  *                              rewritten (docs/rewriting.md)
  * @retval HOTPATCH_ECODEWRITE  no way to write code in this process
  * @retval HOTPATCH_ECHANGED    a function's entry changed since it was read
+ * @retval HOTPATCH_ENOPAD      aarch64: a replacement on a BTI-guarded page
+ *                              that only BR x16 reaches does not start with
+ *                              a landing pad
+ * @retval other                pre_apply's non-zero return, verbatim
  * The result is also kept as hotpatch_rc(p).
- * Thread-safety: safe; serialised with every other action.
+ * Thread-safety: safe. Not from a quiesced hook.
  */
 HOTPATCH_API int hotpatch_apply(hotpatch_patch *p,
                                 const struct hotpatch_opts *o);
 
 /**
- * Switch an APPLIED patch's functions back to the original code, under the
- * same parking protocol: no thread's PC or return address may be in a
- * replacement or a trampoline. The trampolines are freed. Reverting a
- * LOADED patch returns 0 and does nothing.
- * @retval HOTPATCH_EBUSY, HOTPATCH_ECHANGED, HOTPATCH_EINVAL as for apply
+ * Revert the newest APPLIED patch: its functions go back to the patch
+ * below (or the original code); its trampolines and stubs are freed.
+ * Reverting a LOADED patch returns 0 and does nothing. Reverting again
+ * later needs HOTPATCH_REAPPLYABLE to re-apply.
+ * @retval HOTPATCH_EBUSY  not the newest applied patch (revert that one
+ *                         first), another action in progress, or a thread
+ *                         in a replacement until the deadline
+ * @retval HOTPATCH_ECHANGED, HOTPATCH_EINVAL as for apply; pre_revert's
+ *                         non-zero return, verbatim
  */
 HOTPATCH_API int hotpatch_revert(hotpatch_patch *p,
                                  const struct hotpatch_opts *o);
 
 /**
+ * Apply `p` as a cumulative patch: in ONE parked window revert every
+ * applied patch and apply `p`, so that no thread ever sees a mix. Every
+ * function of every applied patch and of `p` is checked at the safe points
+ * together. The replaced patches become LOADED, reverted, with
+ * hotpatch_status().replaced_by naming `p`; their hooks do not run, and
+ * only `p`'s quiesced_apply does. Refused (HOTPATCH_EOPNOTSUPP) if `p` or
+ * any applied patch has a pre/post hook; states of the applied patches
+ * must all be carried by `p` (HOTPATCH_EINVAL). On any failure everything
+ * stays as it was. Codes as for hotpatch_apply.
+ */
+HOTPATCH_API int hotpatch_replace(hotpatch_patch *p,
+                                  const struct hotpatch_opts *o);
+
+/**
  * Forget a LOADED patch and dlclose() its object (if it came from
- * hotpatch_load). The handle is invalid afterwards.
- * @retval HOTPATCH_EINVAL NULL handle
- * @retval HOTPATCH_EBUSY  the patch is applied, or an action is in progress
+ * hotpatch_load). The handle is invalid afterwards. Shadow variables it
+ * allocated are not freed (Linux's rule). No hook runs.
+ * @retval HOTPATCH_EINVAL NULL or unknown handle, or the patch is APPLIED
+ * @retval HOTPATCH_EBUSY  another action is in progress (or called from a
+ *                         hook)
  */
 HOTPATCH_API int hotpatch_unload(hotpatch_patch *p);
 
@@ -377,6 +453,76 @@ HOTPATCH_API int hotpatch_rc(const hotpatch_patch *p);
 /** The descriptor; NULL for a NULL handle. */
 HOTPATCH_API const struct hotpatch_desc *
 hotpatch_desc_of(const hotpatch_patch *p);
+
+/** A patch's status at one moment (hotpatch_status). */
+struct hotpatch_status {
+  int applied;       /* 1 APPLIED, 0 LOADED */
+  int rc;            /* hotpatch_rc(); HOTPATCH_EAGAIN while in transition */
+  int reverted;      /* it was applied once and reverted or replaced */
+  int in_transition; /* an action on it is running (its hooks, say) */
+  char replaced_by[128]; /* the cumulative patch that replaced it, or "" */
+};
+
+/**
+ * Fill `out` with p's status, read under the library's lock (consistent).
+ * @retval HOTPATCH_EINVAL NULL argument or unknown handle
+ * Thread-safety: safe, also from another thread while p's hooks run.
+ */
+HOTPATCH_API int hotpatch_status(const hotpatch_patch *p,
+                                 struct hotpatch_status *out);
+
+/* ------------------------------------------------------------------------ */
+/* States and shadow variables                                               */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * The first entry of p's states with this id (the array ends at the first
+ * id 0), or NULL. Its `data` is the patch's to use (Linux klp_get_state).
+ * Thread-safety: safe. Async-signal-safety: safe.
+ */
+HOTPATCH_API struct hotpatch_state *hotpatch_get_state(hotpatch_patch *p,
+                                                       unsigned long id);
+
+/**
+ * During a transition (from its hooks): the state with this id of the
+ * newest applied patch below the one in transition — during a replace the
+ * patches being replaced still count — or NULL. Outside a transition NULL,
+ * with a warning the first time (Linux klp_get_prev_state).
+ * Thread-safety: safe; from a quiesced hook too (it takes no lock there).
+ */
+HOTPATCH_API struct hotpatch_state *hotpatch_get_prev_state(unsigned long id);
+
+/*
+ * Shadow variables (Linux klp_shadow_*): data of `size` bytes a patch
+ * attaches to an existing object `obj` under an `id`, e.g. a new field of
+ * a struct it cannot change. The constructor runs once, when the variable
+ * is created, on zero-filled data, under the shadow lock; a non-zero
+ * return creates nothing. Neither constructor nor destructor may call a
+ * hotpatch_shadow_ function, and none of them may be called from a
+ * quiesced hook (they take a lock). Variables outlive the patch that made
+ * them (unload frees none).
+ */
+
+/** The variable <obj, id>, or NULL. */
+HOTPATCH_API void *hotpatch_shadow_get(void *obj, unsigned long id);
+/** Create <obj, id>; NULL (and a warning) if it exists, if out of memory,
+ *  or if `ctor` fails. */
+HOTPATCH_API void *
+hotpatch_shadow_alloc(void *obj, unsigned long id, size_t size,
+                      int (*ctor)(void *obj, void *shadow, void *arg),
+                      void *arg);
+/** The existing <obj, id> (its constructor is not called), or a new one. */
+HOTPATCH_API void *
+hotpatch_shadow_get_or_alloc(void *obj, unsigned long id, size_t size,
+                             int (*ctor)(void *obj, void *shadow, void *arg),
+                             void *arg);
+/** Free <obj, id> if it exists, calling `dtor` (may be NULL) first. */
+HOTPATCH_API void hotpatch_shadow_free(void *obj, unsigned long id,
+                                       void (*dtor)(void *obj, void *shadow));
+/** Free every variable with this id, calling `dtor` for each. */
+HOTPATCH_API void hotpatch_shadow_free_all(unsigned long id,
+                                           void (*dtor)(void *obj,
+                                                        void *shadow));
 
 /** Where the i-th function of a patch resolved (descriptor order). */
 struct hotpatch_func_info {

@@ -18,8 +18,7 @@
 #include "symbols.h"
 
 /* Patch names travel through logs and the control socket: keep them short
- * and printable. */
-#define HP_NAME_MAX 127
+ * and printable (HP_NAME_MAX, patch.h). */
 /* A descriptor array longer than this is taken as unterminated. */
 #define HP_FUNCS_MAX 100000
 
@@ -128,6 +127,12 @@ static int hp_resolve_all(struct hotpatch_patch *p) {
                    p->desc->name, i, fr->f->target, fr->f->replacement);
       break;
     }
+    /* Now, not at revert: finding it reads the object's file, and a
+     * transition must not reach dl_iterate_phdr or open files on behalf
+     * of a thread that may hold the loader's lock. */
+    rc = hp_func_extent(m, repl, &fr->repl_lo, &fr->repl_hi);
+    if (rc)
+      break;
     for (size_t j = 0; j < i; j++)
       if (p->funcs[j].t.addr == fr->t.addr) {
         rc = hp_fail(HOTPATCH_EINVAL,
@@ -259,22 +264,20 @@ int hotpatch_unload(hotpatch_patch *p) {
   hp_clear_error();
   if (!p)
     return hp_fail(HOTPATCH_EINVAL, "hotpatch_unload: NULL handle");
-  int rc = hp_action_begin("hotpatch_unload");
+  int rc = hp_transition_begin("hotpatch_unload", NULL);
   if (rc)
     return rc;
-  if (!hp_registry_contains(p)) {
+  if (!hp_registry_contains(p))
     rc = hp_fail(HOTPATCH_EINVAL, "hotpatch_unload: not a loaded patch");
-    hp_action_end();
-    return rc;
-  }
-  if (p->applied) {
-    rc = hp_fail(HOTPATCH_EBUSY, "patch '%s' is applied; revert it first",
+  else if (p->applied) /* semantics D.5: EINVAL, as Xen */
+    rc = hp_fail(HOTPATCH_EINVAL, "patch '%s' is applied; revert it first",
                  p->desc->name);
-    hp_action_end();
+  if (rc) {
+    hp_transition_end();
     return rc;
   }
   hp_registry_remove(p);
-  hp_action_end();
+  hp_transition_end();
   /* The descriptor lives in the object: log before dlclose() unmaps it. */
   hp_info("unloaded patch '%s'", p->desc->name);
   if (p->dl && dlclose(p->dl) != 0)

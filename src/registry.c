@@ -8,13 +8,24 @@
 #include "patch.h"
 
 static pthread_mutex_t hp_registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hotpatch_patch *hp_patches; /* load order */
+static struct hotpatch_patch *hp_patches;         /* load order */
+static struct hotpatch_patch *hp_bottom, *hp_top; /* the applied stack */
 static _Thread_local int hp_holds_lock;
+
+/*
+ * The transition: at most one apply, revert, replace or unload at a time.
+ * hp_busy is written under the registry lock; the lock itself is released
+ * while the transition runs the patch's pre/post hooks (they may block,
+ * and readers must see rc == -EAGAIN meanwhile), so a second action finds
+ * hp_busy set and gets HOTPATCH_EBUSY instead of waiting behind a hook.
+ */
+static int hp_busy;
+static pthread_t hp_busy_owner;
+static struct hotpatch_patch *hp_transition_patch;
 
 int hp_registry_held(void) { return hp_holds_lock; }
 
-int hp_action_begin(const char *what) {
-  hp_fork_handlers_once();
+static int hp_lock(const char *what) {
   if (hp_holds_lock)
     return hp_fail(HOTPATCH_EBUSY,
                    "%s: called from inside another hotpatch "
@@ -25,9 +36,96 @@ int hp_action_begin(const char *what) {
   return 0;
 }
 
-void hp_action_end(void) {
+static void hp_unlock(void) {
   hp_holds_lock = 0;
   pthread_mutex_unlock(&hp_registry_lock);
+}
+
+int hp_action_begin(const char *what) {
+  hp_fork_handlers_once();
+  return hp_lock(what);
+}
+
+void hp_action_end(void) { hp_unlock(); }
+
+int hp_transition_begin(const char *what, struct hotpatch_patch *p) {
+  hp_fork_handlers_once();
+  int rc = hp_lock(what);
+  if (rc)
+    return rc;
+  if (!hp_busy) {
+    hp_busy = 1;
+    hp_busy_owner = pthread_self();
+    return 0;
+  }
+  const struct hotpatch_patch *t = hp_transition_patch;
+  rc = hp_fail(HOTPATCH_EBUSY,
+               "%s: another action is in progress%s%s%s (called from one "
+               "of its hooks, or from another thread)",
+               what, t ? " on patch '" : "", t ? t->desc->name : "",
+               t ? "'" : "");
+  /* SPEC §3 / semantics D.9 #12: a refused action is the patch's rc, but
+   * not for the patch in transition: its rc is that transition's. */
+  if (p && p != t && hp_registry_contains(p))
+    p->rc = rc;
+  hp_unlock();
+  return rc;
+}
+
+void hp_transition_open(struct hotpatch_patch *p) {
+  hp_transition_patch = p;
+  p->in_transition = 1;
+  p->rc = HOTPATCH_EAGAIN;
+}
+
+void hp_transition_close(struct hotpatch_patch *p) {
+  p->in_transition = 0;
+  hp_transition_patch = NULL;
+}
+
+struct hotpatch_patch *hp_transition_current(void) {
+  return hp_transition_patch;
+}
+
+void hp_transition_unlock(void) { hp_unlock(); }
+
+void hp_transition_relock(void) {
+  pthread_mutex_lock(&hp_registry_lock);
+  hp_holds_lock = 1;
+}
+
+void hp_transition_end(void) {
+  hp_busy = 0;
+  hp_unlock();
+}
+
+void hp_applied_push(struct hotpatch_patch *p) {
+  p->below = hp_top;
+  p->above = NULL;
+  if (hp_top)
+    hp_top->above = p;
+  else
+    hp_bottom = p;
+  hp_top = p;
+}
+
+void hp_applied_remove(struct hotpatch_patch *p) {
+  if (p->below)
+    p->below->above = p->above;
+  else
+    hp_bottom = p->above;
+  if (p->above)
+    p->above->below = p->below;
+  else
+    hp_top = p->below;
+  p->above = p->below = NULL;
+}
+
+struct hotpatch_patch *hp_applied_bottom(void) {
+  return hp_bottom;
+}
+struct hotpatch_patch *hp_applied_top(void) {
+  return hp_top;
 }
 
 /*
@@ -51,10 +149,21 @@ void hp_registry_atfork_parent(void) {
   }
 }
 
-void hp_registry_atfork_child(void) { hp_registry_atfork_parent(); }
+void hp_registry_atfork_child(void) {
+  /* A transition whose thread did not fork does not exist in the child:
+   * its code was not switched there (the child has no parked window in
+   * progress), so drop it; its patch keeps rc == HOTPATCH_EAGAIN. */
+  if (hp_busy && !pthread_equal(hp_busy_owner, pthread_self())) {
+    hp_busy = 0;
+    if (hp_transition_patch)
+      hp_transition_patch->in_transition = 0;
+    hp_transition_patch = NULL;
+  }
+  hp_registry_atfork_parent();
+}
 
 /* Readers nest inside an action or foreach callback of the same thread. */
-static int hp_read_begin(void) {
+int hp_read_begin(void) {
   if (hp_holds_lock)
     return 0;
   pthread_mutex_lock(&hp_registry_lock);
@@ -62,9 +171,9 @@ static int hp_read_begin(void) {
   return 1;
 }
 
-static void hp_read_end(int locked) {
+void hp_read_end(int locked) {
   if (locked)
-    hp_action_end();
+    hp_unlock();
 }
 
 struct hotpatch_patch *hp_registry_find(const char *name) {
@@ -102,7 +211,7 @@ void hp_patch_free(struct hotpatch_patch *p) {
   if (!p)
     return;
   free(p->funcs);
-  free(p->sites);
+  free(p->layers);
   free(p->path);
   free(p);
 }

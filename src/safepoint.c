@@ -7,18 +7,13 @@
 
 #include "arch/syscall.h"
 #include "errors.h"
+#include "log.h"
 #include "safepoint.h"
+#include "unwind.h"
 
 /* The kernel prints "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu ": no line is
  * shorter than 40 bytes, so this many entries always hold a full buffer. */
 #define HP_MAPS_MIN_LINE 32
-
-enum { HP_MAP_R = 1, HP_MAP_W = 2, HP_MAP_PRIVATE = 4 };
-
-struct hp_sp_map {
-  uintptr_t start, end;
-  unsigned flags;
-};
 
 #define HP_MAPS_PATH "/proc/self/maps"
 
@@ -40,6 +35,8 @@ static int hp_maps_size(int fd, size_t *out) {
   *out = n;
   return 0;
 }
+
+static int hp_safepoint_prepare_unwind(struct hp_safepoint *sp);
 
 int hp_safepoint_prepare(struct hp_safepoint *sp, const struct hp_hot *hot,
                          size_t nhot) {
@@ -71,6 +68,8 @@ int hp_safepoint_prepare(struct hp_safepoint *sp, const struct hp_hot *hot,
       rc = hp_fail(HOTPATCH_ENOMEM, "safepoint: %zu bytes for " HP_MAPS_PATH,
                    sp->maps_cap + sp->maps_max * sizeof *sp->maps);
   }
+  if (!rc)
+    rc = hp_safepoint_prepare_unwind(sp);
   if (rc)
     hp_safepoint_finish(sp);
   return rc;
@@ -79,6 +78,7 @@ int hp_safepoint_prepare(struct hp_safepoint *sp, const struct hp_hot *hot,
 void hp_safepoint_finish(struct hp_safepoint *sp) {
   if (!sp)
     return;
+  hp_unwind_finish(sp->uw);
   free(sp->maps_buf);
   free(sp->maps);
   if (sp->maps_fd >= 0)
@@ -137,27 +137,63 @@ static const char *hp_maps_load(struct hp_safepoint *sp, size_t *len) {
   return why;
 }
 
-/* "start-end perms ..." lines, in address order, into sp->maps. */
+static const char *hp_dec(const char *s, const char *end, uint64_t *out) {
+  uint64_t v = 0;
+  const char *p = s;
+  for (; p < end && *p >= '0' && *p <= '9'; p++)
+    v = v * 10 + (uint64_t)(*p - '0');
+  *out = v;
+  return p == s ? NULL : p;
+}
+
+/* What the unwinder may read, from the name column: private memory with
+ * no file behind it, and the vDSO. [vvar] and the like are never read. */
+static unsigned hp_map_kind(const char *name, const char *eol, uint64_t inode,
+                            unsigned flags) {
+  size_t n = (size_t)(eol - name);
+  if (n == 6 && !memcmp(name, "[vdso]", 6))
+    return HP_MAP_VDSO;
+  int anon = n == 0 || (n == 7 && !memcmp(name, "[stack]", 7)) ||
+             (n == 6 && !memcmp(name, "[heap]", 6)) ||
+             (n > 7 && !memcmp(name, "[stack:", 7)) ||
+             (n > 6 && !memcmp(name, "[anon:", 6));
+  return anon && !inode && (flags & HP_MAP_PRIVATE) ? HP_MAP_ANON : 0;
+}
+
+/* "start-end perms offset major:minor inode name" lines, in address
+ * order, into sp->maps. */
 static const char *hp_maps_parse(struct hp_safepoint *sp, size_t len) {
   const char *s = sp->maps_buf, *end = s + len;
   uintptr_t prev_end = 0;
   sp->nmaps = 0;
   while (s < end) {
     struct hp_sp_map m = {0};
+    uintptr_t major, minor;
     s = hp_hex(s, end, &m.start);
     if (!s || s == end || *s++ != '-')
       return HP_SP_MAPS_BAD;
     s = hp_hex(s, end, &m.end);
-    if (!s || end - s < 5 || *s++ != ' ')
+    if (!s || end - s < 6 || *s++ != ' ')
       return HP_SP_MAPS_BAD;
     m.flags = (s[0] == 'r' ? HP_MAP_R : 0) | (s[1] == 'w' ? HP_MAP_W : 0) |
               (s[3] == 'p' ? HP_MAP_PRIVATE : 0);
+    s += 4;
+    if (*s++ != ' ' || !(s = hp_hex(s, end, &m.offset)) || s == end ||
+        *s++ != ' ' || !(s = hp_hex(s, end, &major)) || s == end ||
+        *s++ != ':' || !(s = hp_hex(s, end, &minor)) || s == end ||
+        *s++ != ' ' || !(s = hp_dec(s, end, &m.inode)))
+      return HP_SP_MAPS_BAD;
+    m.dev = (uint64_t)major << 32 | minor;
     if (m.start >= m.end || m.start < prev_end)
       return HP_SP_MAPS_BAD;
+    while (s < end && *s == ' ')
+      s++;
+    const char *name = s;
     while (s < end && *s != '\n')
       s++;
     if (s == end)
       return HP_SP_MAPS_BAD; /* a cut line: read() returns whole ones */
+    m.flags |= hp_map_kind(name, s, m.inode, m.flags);
     s++;
     if (sp->nmaps == sp->maps_max)
       return HP_SP_MAPS_BIG;
@@ -207,14 +243,15 @@ static const struct hp_hot *hp_hot_find(const struct hp_safepoint *sp,
  * a helper call; this makes the scan about as fast there as elsewhere. */
 #define HP_LOW_MASK (((uintptr_t)1 << 32) - 1)
 
-/* Other threads' stacks hold the sanitizer's poisoned redzones: the words
- * are read as raw memory, uninstrumented. */
+/* The first hot word in [*at, hi), its address left in *at. Other
+ * threads' stacks hold the sanitizer's poisoned redzones: the words are
+ * read as raw memory, uninstrumented. */
 __attribute__((no_sanitize_address)) static const struct hp_hot *
-hp_scan_words(const struct hp_safepoint *sp, uintptr_t lo, uintptr_t hi) {
+hp_scan_words(const struct hp_safepoint *sp, uintptr_t *at, uintptr_t hi) {
   uintptr_t hot_lo = sp->hot_lo;
   uintptr_t span = sp->hot_hi > hot_lo ? sp->hot_hi - hot_lo : 0;
   int low_filter = span <= HP_LOW_MASK;
-  for (uintptr_t a = lo; a < hi; a += sizeof(uintptr_t)) {
+  for (uintptr_t a = *at; a < hi; a += sizeof(uintptr_t)) {
     uintptr_t w = *(const volatile uintptr_t *)a;
     if (low_filter && ((w - hot_lo) & HP_LOW_MASK) >= span)
       continue;
@@ -222,20 +259,25 @@ hp_scan_words(const struct hp_safepoint *sp, uintptr_t lo, uintptr_t hi) {
     if (w - hot_lo >= span)
       continue;
     const struct hp_hot *h = hp_hot_find(sp, w, 0);
-    if (h)
+    if (h) {
+      *at = a;
       return h;
+    }
   }
   return NULL;
 }
 
 /* [SP & ~7, top): the mapping holding SP and the private read-write
- * mappings directly above it (a stack split by mlock or madvise). */
-static const char *hp_scan_stack(const struct hp_safepoint *sp, uintptr_t at,
+ * mappings directly above it (a stack split by mlock or madvise). A hit
+ * the unwinder proves stale is passed over (only with the interrupted
+ * context: a cooperative thread's stays). */
+static const char *hp_scan_stack(struct hp_safepoint *sp,
+                                 const struct hp_slot *s,
                                  const struct hp_hot **why) {
-  long i = hp_maps_find(sp, at);
+  long i = hp_maps_find(sp, s->sp);
   if (i < 0 || !(sp->maps[i].flags & HP_MAP_R))
     return HP_SP_UNMAPPED;
-  uintptr_t lo = at & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+  uintptr_t lo = s->sp & ~(uintptr_t)(sizeof(uintptr_t) - 1);
   uintptr_t top = sp->maps[i].end;
   const unsigned rwp = HP_MAP_R | HP_MAP_W | HP_MAP_PRIVATE;
   for (size_t j = (size_t)i + 1; j < sp->nmaps; j++) {
@@ -247,8 +289,19 @@ static const char *hp_scan_stack(const struct hp_safepoint *sp, uintptr_t at,
   }
   if (top - lo > HP_SCAN_MAX)
     return HP_SP_TOO_LARGE;
-  *why = hp_scan_words(sp, lo, top);
-  return *why ? HP_SP_STACK : NULL;
+  int walking = 0;
+  for (uintptr_t a = lo; (*why = hp_scan_words(sp, &a, top)) != NULL;
+       a += sizeof(uintptr_t)) {
+    if (!sp->uw || !s->uc)
+      return HP_SP_STACK;
+    if (!walking)
+      hp_unwind_start(sp->uw, s->uc, lo, top);
+    walking = 1;
+    if (!hp_unwind_stale(sp->uw, a))
+      return HP_SP_STACK;
+    sp->stale++;
+  }
+  return NULL;
 }
 
 int hp_safepoint_check(struct hp_safepoint *sp, const struct hp_park *p,
@@ -284,9 +337,11 @@ int hp_safepoint_check(struct hp_safepoint *sp, const struct hp_park *p,
         if (!r)
           r = hp_maps_parse(sp, len);
         have_maps = !r;
+        if (have_maps && sp->uw)
+          hp_unwind_new_check(sp->uw);
       }
       if (!r)
-        r = hp_scan_stack(sp, s->sp, &h);
+        r = hp_scan_stack(sp, s, &h);
     }
     if (r) {
       *who = s;
@@ -296,4 +351,25 @@ int hp_safepoint_check(struct hp_safepoint *sp, const struct hp_park *p,
     }
   }
   return 0;
+}
+
+const struct hp_sp_map *hp_sp_map_at(const struct hp_safepoint *sp,
+                                     uintptr_t addr) {
+  long i = hp_maps_find(sp, addr);
+  return i < 0 ? NULL : &sp->maps[i];
+}
+
+/* The maps as they are now, for the unwinder to record which file each
+ * object is, then the unwinder (which takes the module snapshot after:
+ * an object swapped in between is caught as changed, never trusted). */
+static int hp_safepoint_prepare_unwind(struct hp_safepoint *sp) {
+  size_t len;
+  const char *why = hp_maps_load(sp, &len);
+  if (!why)
+    why = hp_maps_parse(sp, len);
+  if (why) {
+    hp_info("safepoint: %s at prepare: no precise confirmation", why);
+    return 0;
+  }
+  return hp_unwind_prepare(&sp->uw, sp);
 }

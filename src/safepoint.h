@@ -18,12 +18,23 @@
  * entry is a function pointer, not a return address, and is ignored. It
  * has no false negatives for return addresses stored on the stack; false
  * positives (a stale code address in a live frame) make the action retry
- * and, at worst, fail with HOTPATCH_EBUSY naming the function. Precise
- * unwinding (libunwind) is not used: with Debian's libunwind 1.6.2,
- * unw_step can call dl_iterate_phdr (the loader lock a parked thread may
- * hold) and stops early on PAC-signed return addresses. Any doubt is
- * unsafe: a thread on its alternate signal stack, a stack not found in
+ * and, at worst, fail with HOTPATCH_EBUSY naming the function. Any doubt
+ * is unsafe: a thread on its alternate signal stack, a stack not found in
  * the maps, a stack larger than HP_SCAN_MAX.
+ *
+ * Then precise confirmation of each hit (unwind.h): for a thread parked
+ * by the signal, libunwind's remote API walks its frames from the
+ * interrupted context, in-process, with accessors that never call
+ * dl_iterate_phdr or malloc and never read outside verified mappings.
+ * A hit the walk covers that is no frame's return-address slot is stale:
+ * the scan passes over it and goes on. Whatever the walk cannot vouch for
+ * keeps the scan's verdict: a cooperative thread (no context), a frame
+ * without unwind info (hand-written code, trampolines, JIT), an object
+ * loaded or replaced since prepare, a PAC-signed return address (libunwind
+ * before 1.7), a signal frame, a wrong-looking step, more than
+ * HP_UNWIND_MAX_FRAMES frames, and anything above the last frame it
+ * trusted. Libunwind is not used alone: the scan decides what is looked
+ * at, so an unwinder that stops early cannot hide a frame.
  *
  * The PC is compared with the whole range, its entry included: a thread
  * stopped on the first instruction of a trampoline or of a replacement
@@ -34,15 +45,19 @@
  * aarch64 function may reuse as a scratch register.
  *
  * False positives, each costing a retry (and EBUSY if it persists until
- * the deadline):
+ * the deadline), when the walk cannot confirm them (above):
  *  - stale return addresses in a live frame: padding, uninitialised
  *    locals or spill slots that held one in an earlier, deeper call;
  *  - code addresses that are data: a label address (computed goto),
  *    a saved PC in a jmp_buf that is not mangled, an address inside a
- *    function passed around (not its entry);
+ *    function passed around (not its entry). Once the walk covers them
+ *    they are passed over — a resume address saved by getcontext() or
+ *    swapcontext() in a live frame too: it is no return address, and the
+ *    frames it would resume are on a stack no thread is on (NOT SEEN);
  *  - the TLS and thread control block above a thread's stack, and any
  *    private read-write mapping that happens to sit right above it (a
  *    large one can push the scan past HP_SCAN_MAX: unsafe on every try);
+ *    the walk never covers those: they lie above the outermost frame;
  *  - on aarch64, any word whose low bits fall in a hot range once the
  *    pointer-authentication field is cleared.
  *
@@ -94,7 +109,24 @@ struct hp_hot {
   const char *what; /* for the report: "func 'foo' in libz.so.1" */
 };
 
-struct hp_sp_map; /* one parsed line of /proc/self/maps (safepoint.c) */
+/* One parsed line of /proc/self/maps. */
+struct hp_sp_map {
+  uintptr_t start, end;
+  uintptr_t offset; /* file offset of start */
+  uint64_t dev;     /* major << 32 | minor */
+  uint64_t inode;
+  unsigned flags; /* HP_MAP_* */
+};
+
+enum {
+  HP_MAP_R = 1,
+  HP_MAP_W = 2,
+  HP_MAP_PRIVATE = 4,
+  HP_MAP_ANON = 8,  /* private, no file: "", [stack], [heap], [anon:...] */
+  HP_MAP_VDSO = 16, /* [vdso] */
+};
+
+struct hp_unwind; /* unwind.h */
 
 struct hp_safepoint {
   const struct hp_hot *hot;
@@ -105,6 +137,8 @@ struct hp_safepoint {
   struct hp_sp_map *maps; /* prepared: the lines parsed by the last check */
   size_t maps_max, nmaps;
   uintptr_t hot_lo, hot_hi; /* bounds of every hot range: a quick reject */
+  struct hp_unwind *uw;     /* precise confirmation; NULL: scan only */
+  unsigned long stale;      /* hits the unwinder proved stale, all checks */
 };
 
 /* Before parking: buffers, fd. 0 or HOTPATCH_ENOMEM / HOTPATCH_EIO
@@ -117,7 +151,9 @@ int hp_safepoint_prepare(struct hp_safepoint *sp, const struct hp_hot *hot,
  * While parked: check every parked slot. 0 if all are safe; else
  * HOTPATCH_EBUSY with *who = the first unsafe slot and *why = the hot
  * range (NULL for "doubt": altstack, unknown stack...) and *reason a static
- * string. No malloc, no lock: raw syscalls and the prepared buffers only.
+ * string. No malloc, no dl_iterate_phdr, no lock a parked thread may hold:
+ * raw syscalls, the prepared buffers, and libunwind (whose pool mutex it
+ * takes with every signal blocked, so no parked thread holds it).
  * A slot still SIGNALLED is unsafe (HP_SP_NOT_PARKED); FREE and GONE ones
  * are skipped. When the maps cannot be read, *who is the slot whose stack
  * was to be scanned.
@@ -127,6 +163,11 @@ int hp_safepoint_check(struct hp_safepoint *sp, const struct hp_park *p,
                        const char **reason);
 
 void hp_safepoint_finish(struct hp_safepoint *sp);
+
+/* The mapping holding `addr` in the maps parsed last (by prepare, then by
+ * each check), or NULL. AS-safe. */
+const struct hp_sp_map *hp_sp_map_at(const struct hp_safepoint *sp,
+                                     uintptr_t addr);
 
 /* A code address with its pointer-authentication field cleared (aarch64:
  * XPACLRI, a NOP on CPUs without PAC, right for any VA size); the value

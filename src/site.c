@@ -13,14 +13,19 @@
  * Otherwise the near plan's error (HOTPATCH_ENONEAR, HOTPATCH_ERELOC) with
  * both reasons; nothing is allocated.
  */
+#include <dlfcn.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 
+#include "arch/aarch64/a64.h"
+#include "arch/aarch64/guard.h"
 #include "arch/host.h"
 #include "errors.h"
 #include "log.h"
+#include "modules.h"
 #include "site.h"
 
 int hp_site_force_far;
@@ -62,9 +67,9 @@ int hp_site_read_code(const struct hp_target *t, uint8_t *buf,
 #endif
 #endif
 
-/* The loader (the kernel, for the program) maps the code of a BTI object
- * with PROT_BTI when the CPU has BTI. The write puts back what
- * /proc/self/maps shows, r-x, which would leave the page unguarded. */
+/* The fallback when the page's real state cannot be read (see
+ * hp_site_page_prot): the loader (the kernel, for the program) maps the
+ * code of a BTI object with PROT_BTI when the CPU has BTI. */
 static int hp_site_hidden_prot(const struct hp_target *t) {
 #if defined(__aarch64__)
   if ((t->features & HP_FEATURE_BTI) && (getauxval(AT_HWCAP2) & HWCAP2_BTI))
@@ -73,6 +78,76 @@ static int hp_site_hidden_prot(const struct hp_target *t) {
   (void)t;
   return 0;
 }
+
+/* What a write must put back on `page` beyond what /proc/self/maps
+ * shows, which would otherwise leave a guarded page unguarded: PROT_BTI
+ * as smaps reports it (read now, before parking: it allocates), else the
+ * fallback rule. */
+static int hp_site_page_prot(const struct hp_site_rt *rt, uintptr_t page) {
+#if defined(__aarch64__)
+  int g = hp_a64_page_guarded(page);
+  if (g >= 0)
+    return g ? PROT_BTI : 0;
+#endif
+  (void)page;
+  return rt->hidden_prot;
+}
+
+#if defined(__aarch64__)
+/* Is the replacement's page guarded? smaps, else the BTI marking of the
+ * object holding it; memory in no loaded object cannot be judged without
+ * smaps and counts as unguarded. 1, 0, or a negative code. */
+static int hp_site_repl_guarded(uintptr_t repl) {
+  int g = hp_a64_page_guarded(repl);
+  if (g >= 0)
+    return g;
+  struct hp_modules *m = NULL;
+  int rc = hp_modules_snapshot(&m);
+  if (rc)
+    return rc;
+  const struct hp_module *mod = hp_modules_by_addr(m, repl);
+  g = mod && (mod->features & HP_FEATURE_BTI);
+  hp_modules_free(m);
+  return g;
+}
+
+/* The far entry and a stub reach the replacement with BR x16, which a
+ * guarded page checks: the replacement must start with a landing pad
+ * for it (compilers emit one; hand-written code may not). A direct B is
+ * not checked. Runs before anything is written. */
+static int hp_site_check_repl_pad(const struct hp_site_rt *rt, uint64_t repl,
+                                  const struct hp_near *stub,
+                                  const uint8_t *entry) {
+  int far = a64_get(entry + rt->s.jump_off) == A64_LDR_X16_PC8;
+  if (!far && !stub->addr)
+    return 0;
+  const uint8_t *code = (const uint8_t *)(uintptr_t)repl;
+  if (a64_is_x16_landing_pad(a64_get(code)))
+    return 0;
+  int g = hp_site_repl_guarded(repl);
+  if (g <= 0)
+    return g;
+  char dis[96], name[160] = "";
+  hp_a64_describe(code, 4, repl, dis, sizeof dis);
+  Dl_info di;
+  if (dladdr(code, &di) && di.dli_sname) {
+    uintptr_t off = repl - (uintptr_t)di.dli_saddr;
+    const char *file = di.dli_fname ? di.dli_fname : "?";
+    if (off)
+      snprintf(name, sizeof name, "%s+%#" PRIxPTR " in %s ", di.dli_sname, off,
+               file);
+    else
+      snprintf(name, sizeof name, "%s in %s ", di.dli_sname, file);
+  }
+  return hp_fail(HOTPATCH_ENOPAD,
+                 "the replacement %s(%#" PRIx64 ") starts with '%s', not a "
+                 "landing pad (BTI c/j/jc, PACIASP, PACIBSP), on a "
+                 "BTI-guarded page; the %s at %#" PRIx64
+                 " reaches it with BR x16, which would fault",
+                 name, repl, dis, far ? "far entry jump" : "stub",
+                 far ? rt->s.addr + rt->s.jump_off : stub->addr);
+}
+#endif
 
 /* The trampoline for rt->s in its window: size it at the window's middle
  * (in range, so the near forms), allocate, relocate at the real address,
@@ -100,27 +175,49 @@ static int hp_site_tramp(struct hp_site_rt *rt, const struct hp_isa *isa,
   return rc ? rc : hp_fail(HOTPATCH_ENOMEM, "trampoline does not settle");
 }
 
+/* A jump just made: on aarch64 a replacement reached by BR x16 on a
+ * guarded page needs its landing pad; on failure the stub goes. */
+static int hp_site_jump_checked(const struct hp_site_rt *rt, uint64_t repl,
+                                struct hp_near *stub, const uint8_t *entry) {
+#if defined(__aarch64__)
+  int rc = hp_site_check_repl_pad(rt, repl, stub, entry);
+  if (rc)
+    hp_near_free(stub);
+  return rc;
+#else
+  (void)rt, (void)repl, (void)stub, (void)entry;
+  return 0;
+#endif
+}
+
 /* Entry bytes for the analysed site: direct, else through a stub. */
-static int hp_site_entry(struct hp_site_rt *rt, const struct hp_isa *isa) {
+int hp_site_jump(const struct hp_site_rt *rt, uint64_t repl,
+                 struct hp_near *stub, uint8_t entry[HP_SITE_MAX]) {
+  const struct hp_isa *isa = hp_isa_host();
+  memset(stub, 0, sizeof *stub);
   char saved[HP_ERROR_MAX];
   hp_error_save(saved);
-  if (!isa->entry(&rt->s, rt->repl, rt->entry)) {
+  if (!isa->entry(&rt->s, repl, entry)) {
     hp_error_restore(saved);
-    return 0;
+    return hp_site_jump_checked(rt, repl, stub, entry);
   }
   hp_error_restore(saved);
   int rc = hp_near_alloc(rt->s.stub_lo, rt->s.stub_hi, isa->stub_len,
-                         isa->tramp_align, &rt->stub);
+                         isa->tramp_align, stub);
   if (rc)
     return rc;
-  uint8_t stub[64];
-  if ((rc = isa->stub(rt->stub.addr, rt->repl, stub)) != 0 ||
-      (rc = hp_near_write(&rt->stub, stub, isa->stub_len)) != 0 ||
-      (rc = isa->entry(&rt->s, rt->stub.addr, rt->entry)) != 0) {
-    hp_near_free(&rt->stub);
+  uint8_t code[64];
+  if ((rc = isa->stub(stub->addr, repl, code)) != 0 ||
+      (rc = hp_near_write(stub, code, isa->stub_len)) != 0 ||
+      (rc = isa->entry(&rt->s, stub->addr, entry)) != 0) {
+    hp_near_free(stub);
     return rc;
   }
-  return 0;
+  return hp_site_jump_checked(rt, repl, stub, entry);
+}
+
+static int hp_site_entry(struct hp_site_rt *rt) {
+  return hp_site_jump(rt, rt->repl, &rt->stub, rt->entry);
 }
 
 static void hp_site_free_blocks(struct hp_site_rt *rt) {
@@ -136,7 +233,7 @@ static int hp_site_plan(struct hp_site_rt *rt, const struct hp_isa *isa,
   if (!rc)
     rc = hp_site_tramp(rt, isa, buf);
   if (!rc)
-    rc = hp_site_entry(rt, isa);
+    rc = hp_site_entry(rt);
   if (rc)
     hp_site_free_blocks(rt);
   return rc;
@@ -173,14 +270,16 @@ int hp_site_prepare(struct hp_site_rt *rt, const struct hp_target *t,
      * has room. */
     char near_detail[HP_ERROR_MAX];
     hp_error_save(near_detail);
+    hp_a64_abs_entry = hp_site_force_far;
     int far = hp_site_plan(rt, isa, &code, isa->far_jump_len, tramp);
+    hp_a64_abs_entry = 0;
     if (!far) {
       rc = 0;
       hp_debug("%s for %#lx in %s: using the far entry jump",
                near == HOTPATCH_ENONEAR ? "no memory near"
                                         : "no trampoline window",
                (unsigned long)t->addr, t->object);
-    } else if (!hp_site_force_far) {
+    } else if (!hp_site_force_far && far != HOTPATCH_ENOPAD) {
       char far_detail[HP_ERROR_MAX];
       hp_error_save(far_detail);
       rc = hp_fail(near,
@@ -214,7 +313,7 @@ int hp_site_arm(struct hp_site_rt *rt) {
   if (rc)
     return rc;
   for (int i = 0; i < rt->wr.npages; i++)
-    rt->wr.prot[i] |= rt->hidden_prot;
+    rt->wr.prot[i] |= hp_site_page_prot(rt, rt->wr.page[i]);
   rt->armed = 1;
   return 0;
 }
@@ -263,6 +362,24 @@ int hp_site_remove(struct hp_site_rt *rt) {
   if (!rc)
     rt->installed = 0;
   return rc;
+}
+
+int hp_site_commit(struct hp_site_rt *rt, const uint8_t *from,
+                   const uint8_t *to) {
+  if (!rt->armed)
+    return HOTPATCH_EINVAL;
+  int rc = hp_write_commit(&rt->wr, from, to);
+  rt->written |= rc != HOTPATCH_ECHANGED;
+  return rc;
+}
+
+int hp_site_holds(const struct hp_site_rt *rt, const uint8_t *bytes) {
+  /* A byte loop, not memcmp: libc's own pages may be the ones patched. */
+  const volatile uint8_t *at = (const volatile uint8_t *)(uintptr_t)rt->s.addr;
+  for (uint32_t i = 0; i < rt->s.len; i++)
+    if (at[i] != bytes[i])
+      return 0;
+  return 1;
 }
 
 void hp_site_release(struct hp_site_rt *rt) {

@@ -44,9 +44,11 @@ struct hp_site_rt {
   struct hp_near stub;        /* absolute jump to repl, if it is out of range */
   uint8_t entry[HP_SITE_MAX]; /* the bytes installed at s.addr */
   struct hp_write wr;         /* prepared write of s.addr .. + s.len */
-  int hidden_prot;            /* PROT_BTI of the code pages, which
-                                 /proc/self/maps does not show: added to the
-                                 protection each write puts back */
+  int hidden_prot;            /* PROT_BTI by the object's marking: what
+                                 each write adds to the protection it puts
+                                 back (/proc/self/maps does not show it)
+                                 when smaps cannot tell a page's real
+                                 state */
   int armed;
   int installed;
   int written; /* a commit since hp_site_arm may have changed protections */
@@ -76,8 +78,28 @@ void hp_site_release(struct hp_site_rt *rt);
  */
 int hp_site_verify(const struct hp_site_rt *rt);
 
+/*
+ * Entry bytes that jump from the analysed site `rt` to `repl`: a direct
+ * jump when in range, else through a new stub near the site (*stub; freed
+ * with hp_near_free). For a patch stacked on one already applied: the
+ * site's analysis and trampoline are the bottom patch's. Before parking.
+ */
+int hp_site_jump(const struct hp_site_rt *rt, uint64_t repl,
+                 struct hp_near *stub, uint8_t entry[HP_SITE_MAX]);
+
+/* While parked, an armed site: write `to` over the s.len bytes at s.addr
+ * if they are `from`, else HOTPATCH_ECHANGED with nothing written (the
+ * codes of hp_write_commit). Async-signal-safe. */
+int hp_site_commit(struct hp_site_rt *rt, const uint8_t *from,
+                   const uint8_t *to);
+
+/* Whether the s.len bytes at s.addr are `bytes`. Async-signal-safe (a
+ * byte loop: calls nothing that may be patched). */
+int hp_site_holds(const struct hp_site_rt *rt, const uint8_t *bytes);
+
 /* Tests only: analyse every site for the far (absolute) entry jump and
- * place its trampoline anywhere, as when nothing is near. */
+ * place its trampoline anywhere, as when nothing is near; on aarch64 the
+ * entry is then LDR x16 / BR x16 even when a B would reach. */
 extern int hp_site_force_far;
 
 /* The callable original (the trampoline's address). */

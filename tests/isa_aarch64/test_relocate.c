@@ -382,6 +382,31 @@ static void bl_is_relocated_and_reported(void **state) {
   disasm_is(&s, 3, dis);
 }
 
+/* BTI c stays at the entry; the BL after it moves, and its return
+ * address is then in the trampoline. */
+static void bl_after_bti_c_is_relocated_and_reported(void **state) {
+  (void)state;
+  static const uint32_t in[] = {
+      0xd503245f, /* 10000000: bti c */
+      0x940003ff, /* 10000004: bl 10001000 */
+      0xd65f03c0, /* 10000008: ret */
+  };
+  static const uint32_t want[] = {
+      0xd503245f, /* 10100000: bti c */
+      0x97fc03ff, /* 10100004: bl 10001000 */
+      0x17fc0000, /* 10100008: b 10000008 */
+  };
+  struct hp_site s;
+  relocates(in, NWORDS(in), 4, HP_SITE_BTI | HP_SITE_CALL, want, NWORDS(want),
+            &s);
+  assert_int_equal(s.addr, FN + 4);
+  assert_int_equal(s.len, 4);
+  assert_memory_equal(s.orig, "\xff\x03\x00\x94", 4);
+  static const char *const dis[] = {"hint #0x22", "bl #0x10001000",
+                                    "b #0x10000008"};
+  disasm_is(&s, 3, dis);
+}
+
 static void b_ne_keeps_its_condition(void **state) {
   (void)state;
   static const uint32_t in[] = {
@@ -571,6 +596,7 @@ int main(void) {
       cmocka_unit_test(b_is_relocated_near),
       cmocka_unit_test(b_out_of_range_of_the_trampoline_is_refused),
       cmocka_unit_test(bl_is_relocated_and_reported),
+      cmocka_unit_test(bl_after_bti_c_is_relocated_and_reported),
       cmocka_unit_test(b_ne_keeps_its_condition),
       cmocka_unit_test(cbz_keeps_its_register),
       cmocka_unit_test(cbnz_backwards_keeps_its_register),

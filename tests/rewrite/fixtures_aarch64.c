@@ -74,6 +74,15 @@ const struct fx_case fx_cases[] = {
      1,
      {{1, 2}, {0, 0}, {-5, 3}, {7, 7}},
      0},
+    /* The near B is 4 bytes: the whole function is the site, and its
+     * trampoline's jump back (to the next symbol) is never reached. */
+    {"fx_ret_tight",
+     fx_ret_tight,
+     0,
+     0,
+     0,
+     {{1, 2}, {0, 0}, {-5, 3}, {7, 7}},
+     0},
     {"fx_ret_tight",
      fx_ret_tight,
      HOTPATCH_ETOOSHORT,

@@ -107,6 +107,56 @@ fx_bl_helper:
 	ret
 	.size fx_bl_helper, .-fx_bl_helper
 
+/* 2a + b + 1 with a BL as the very first instruction, the near site.
+ * That BL overwrites LR at once, so this cannot return to LR: its callers
+ * pass the return address in x19 (callee-saved, so the helper keeps it)
+ * through fx_call_x19. */
+FX_BEGIN bl_first
+	bl fx_bl_helper
+	add x0, x0, #1
+	ret x19
+FX_END bl_first
+
+/* long fx_call_x19(long a, long b, long (*fn)(long, long)): fn(a, b)
+ * under fx_bl_first's convention, from C. */
+	.text
+	.p2align 4
+	.globl fx_call_x19
+	.type fx_call_x19, %function
+fx_call_x19:
+	stp x19, x30, [sp, #-16]!
+	adr x19, 1f
+	blr x2
+1:	ldp x19, x30, [sp], #16
+	ret
+	.size fx_call_x19, .-fx_call_x19
+
+/* The replacement for fx_bl_first, under its convention: counts in
+ * fx_bl_first_calls and calls the original through fx_bl_first_orig
+ * (the trampoline, set by the test). fx_call_x19 keeps x19. */
+	.text
+	.p2align 4
+	.globl fx_bl_first_repl
+	.type fx_bl_first_repl, %function
+fx_bl_first_repl:
+	adrp x9, fx_bl_first_calls
+	ldr x10, [x9, :lo12:fx_bl_first_calls]
+	add x10, x10, #1
+	str x10, [x9, :lo12:fx_bl_first_calls]
+	adrp x9, fx_bl_first_orig
+	ldr x2, [x9, :lo12:fx_bl_first_orig]
+	bl fx_call_x19
+	ret x19
+	.size fx_bl_first_repl, .-fx_bl_first_repl
+
+	.data
+	.p2align 3
+	.globl fx_bl_first_calls, fx_bl_first_orig
+fx_bl_first_calls:
+	.quad 0
+fx_bl_first_orig:
+	.quad 0
+
 /* a + b behind BTI c. */
 FX_BEGIN bti_c
 	hint #34

@@ -47,3 +47,18 @@ long FXL(frame_repl)(long a, long b) {
   FXL(calls)++;
   return FXL(frame_orig)(a, b);
 }
+
+#if defined(__aarch64__)
+/* A hand-written replacement for leaf with no landing pad: a + b. On a
+ * guarded page only a direct B may reach it. */
+#define FXL_STR(x) #x
+#define FXL_XSTR(x) FXL_STR(x)
+#define FXL_NOPAD FXL_XSTR(FXL(nopad_repl))
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl " FXL_NOPAD "\n"
+        ".type " FXL_NOPAD ", %function\n" FXL_NOPAD ":\n"
+        "add x0, x0, x1\n"
+        "ret\n"
+        ".size " FXL_NOPAD ", .-" FXL_NOPAD "\n");
+#endif

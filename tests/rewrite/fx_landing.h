@@ -16,7 +16,8 @@
   long fxl_##kind##_frame_repl(long a, long b);                                \
   extern long (*volatile fxl_##kind##_leaf_orig)(long, long);                  \
   extern long (*volatile fxl_##kind##_frame_orig)(long, long);                 \
-  extern volatile long fxl_##kind##_calls;
+  extern volatile long fxl_##kind##_calls;                                     \
+  long fxl_##kind##_nopad_repl(long a, long b); /* aarch64 only */
 
 FXL_DECLARE(marked)
 FXL_DECLARE(plain)

@@ -35,9 +35,11 @@
 #include <unistd.h>
 
 #include "arch/aarch64/a64.h"
+#include "arch/aarch64/guard.h"
 #include "fx_landing.h"
 #include "hp_maps.h"
 #include "modules.h"
+#include "nearmem.h"
 #include "site.h"
 #include "symbols.h"
 
@@ -453,6 +455,12 @@ static void patches_a_landing_pad_entry(void **state) {
   write_site(rt, 1);
   assert_memory_equal((const void *)rt->s.addr, rt->entry, rt->s.len);
   check_entry_pad(c, &t, rt, 1);
+#if defined(__aarch64__)
+  /* Forced far, the entry is the BR x16 jump although a B would reach:
+   * the replacement's landing pad is checked by a real indirect branch. */
+  if (c->force_far)
+    assert_int_equal(word_at(rt->s.addr + rt->s.jump_off), A64_LDR_X16_PC8);
+#endif
   assert_int_equal(hp_test_count_rwx(), 0);
 #if defined(__aarch64__)
   /* The calls below are checked only if the page is still guarded. */
@@ -502,6 +510,130 @@ static void patching_keeps_the_page_guarded(void **state) {
   if (!installed || !removed)
     fail_msg("the page at %#lx lost PROT_BTI when the entry was %s",
              (unsigned long)page, installed ? "restored" : "written");
+}
+#endif
+
+#if defined(__aarch64__)
+/* The BR x16 of the far entry jump (or of a stub) is checked against the
+ * replacement's first word on a guarded page: a replacement without a
+ * landing pad there is refused before anything changes, naming it. A
+ * BLR to it in a child shows that the branch really would fault. */
+static void refuses_a_replacement_without_a_pad_for_br_x16(void **state) {
+  (void)state;
+  require_bti();
+  uintptr_t nopad = (uintptr_t)fxl_marked_nopad_repl;
+  assert_int_equal(word_at(nopad) & ~0x1fu, 0x8b010000u); /* add x?, x0, x1 */
+  assert_int_equal(branch_traps(nopad), 1);
+  struct hp_target t;
+  resolve_marked("fxl_marked_leaf", &t);
+  uint8_t before[256];
+  assert_true(t.size <= sizeof before);
+  memcpy(before, (const void *)t.addr, t.size);
+  size_t mapped = hp_near_mapped();
+  hp_site_force_far = 1;
+  int rc = hp_site_prepare(&g_rt, &t, nopad);
+  hp_site_force_far = 0;
+  const char *detail = hotpatch_last_error();
+  fprintf(stderr, "fxl_marked_leaf -> fxl_marked_nopad_repl, far: %s (%s)\n",
+          hotpatch_err_name(rc), detail);
+  assert_int_equal(rc, HOTPATCH_ENOPAD);
+  assert_non_null(strstr(detail, "fxl_marked_nopad_repl"));
+  assert_non_null(strstr(detail, "BR x16"));
+  assert_int_equal(hp_near_mapped(), mapped);
+  assert_memory_equal((const void *)t.addr, before, t.size);
+  assert_int_equal(hp_test_count_rwx(), 0);
+  memset(&g_rt, 0, sizeof g_rt);
+}
+
+/* A direct B is not a checked branch: the same replacement is fine when
+ * the entry reaches it with B. Called in a child, in case it is not. */
+static void patches_with_a_padless_replacement_reached_by_b(void **state) {
+  (void)state;
+  require_bti();
+  struct hp_target t;
+  resolve_marked("fxl_marked_leaf", &t);
+  uint8_t before[256];
+  assert_true(t.size <= sizeof before);
+  memcpy(before, (const void *)t.addr, t.size);
+  struct hp_site_rt *rt = &g_rt;
+  int rc = hp_site_prepare(rt, &t, (uintptr_t)fxl_marked_nopad_repl);
+  if (rc)
+    fprintf(stderr, "%s\n", hotpatch_last_error());
+  assert_int_equal(rc, 0);
+  assert_int_equal(rt->stub.addr, 0);
+  write_site(rt, 1);
+  assert_int_equal(word_at(rt->s.addr) & 0xfc000000u, 0x14000000u); /* B */
+  pid_t pid = fork_bare();
+  if (pid == 0) {
+    long (*volatile ptr)(long, long) = fxl_marked_leaf;
+    _exit(ptr(40, 2) == 42 && fxl_marked_leaf(-1, 1) == 0 ? 0 : 1);
+  }
+  int st = wait_child(pid);
+  if (WIFSIGNALED(st))
+    fail_msg("a call through the B entry died of signal %d", WTERMSIG(st));
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  write_site(rt, 0);
+  assert_memory_equal((const void *)t.addr, before, t.size);
+  site_done();
+}
+
+/* What a write of a site puts back on its pages: PROT_BTI on the marked
+ * object's code page, not on the plain one's. From /proc/self/smaps
+ * ("bt" in VmFlags) where the kernel shows it, else by the rule
+ * "BTI-marked object and HWCAP2_BTI". */
+static int site_pages_get_bti(const char *object, const char *fn,
+                              uintptr_t repl) {
+  struct hp_modules *m = NULL;
+  assert_int_equal(hp_modules_snapshot(&m), 0);
+  struct hotpatch_func f = {.target = fn, .object = object};
+  struct hp_target t;
+  assert_int_equal(hp_resolve(m, &f, &t), 0);
+  hp_modules_free(m);
+  struct hp_site_rt rt;
+  assert_int_equal(hp_site_prepare(&rt, &t, repl), 0);
+  assert_int_equal(hp_site_arm(&rt), 0);
+  int all = 1, any = 0;
+  for (int i = 0; i < rt.wr.npages; i++) {
+    all &= (rt.wr.prot[i] & PROT_BTI) != 0;
+    any |= (rt.wr.prot[i] & PROT_BTI) != 0;
+  }
+  hp_site_release(&rt);
+  assert_int_equal(all, any);
+  return all;
+}
+
+static void reads_which_pages_are_guarded(void **state) {
+  (void)state;
+  require_bti();
+  int gm = hp_a64_page_guarded((uintptr_t)fxl_marked_leaf);
+  int gp = hp_a64_page_guarded((uintptr_t)fxl_plain_leaf);
+  if (hp_a64_smaps_shows_bti()) {
+    printf("/proc/self/smaps shows bt: the pages' real state is read\n");
+    assert_int_equal(gm, 1);
+    assert_int_equal(gp, 0);
+    /* A page no object marks, guarded by hand: only smaps can tell. */
+    void *p = mmap(NULL, g_page, PROT_READ | PROT_BTI,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    assert_int_equal(hp_a64_page_guarded((uintptr_t)p), 1);
+    assert_int_equal(mprotect(p, g_page, PROT_READ), 0);
+    assert_int_equal(hp_a64_page_guarded((uintptr_t)p), 0);
+    munmap(p, g_page);
+  } else {
+    printf("NOTE: /proc/self/smaps shows no bt for a page mapped with "
+           "PROT_BTI here (qemu-user 7.2 passes the host's smaps through): "
+           "the fallback rule (BTI-marked object and HWCAP2_BTI) is what "
+           "is tested\n");
+    assert_int_equal(gm, -1);
+    assert_int_equal(gp, -1);
+  }
+  fflush(stdout);
+  assert_int_equal(site_pages_get_bti(MARKED_LIB, "fxl_marked_leaf",
+                                      (uintptr_t)fxl_marked_leaf_repl),
+                   1);
+  assert_int_equal(site_pages_get_bti(PLAIN_LIB, "fxl_plain_leaf",
+                                      (uintptr_t)fxl_plain_leaf_repl),
+                   0);
 }
 #endif
 
@@ -567,6 +699,11 @@ int main(void) {
     PAD_TEST(FRAME_FAR, frame_far),
 #if defined(__aarch64__)
     cmocka_unit_test_teardown(patching_keeps_the_page_guarded, undo_site),
+    cmocka_unit_test_teardown(refuses_a_replacement_without_a_pad_for_br_x16,
+                              undo_site),
+    cmocka_unit_test_teardown(patches_with_a_padless_replacement_reached_by_b,
+                              undo_site),
+    cmocka_unit_test(reads_which_pages_are_guarded),
 #endif
   };
   int failed = cmocka_run_group_tests(tests, map_guard, unmap_guard);

@@ -124,6 +124,9 @@ static void fixture_runs_patched(void **state) {
     fprintf(stderr, "%s: %s\n", c->name, hotpatch_last_error());
   assert_int_equal(rc, 0);
   assert_int_equal(rt.s.flags & c->want_flags, c->want_flags);
+  /* Without verified padding after it, the site stays in the function. */
+  if (!(rt.s.flags & HP_SITE_PADDING))
+    assert_true(rt.s.addr + rt.s.len <= t.addr + t.size);
   if (c->force_far) {
     assert_true(rt.s.flags & HP_SITE_FAR);
     uint64_t d = rt.tramp.addr > t.addr ? rt.tramp.addr - t.addr

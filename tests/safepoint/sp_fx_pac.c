@@ -18,3 +18,26 @@ SP_FX(pac_outer) void fx_pac_outer(struct sp_worker *w) {
   fx_pac_block(w);
   __asm__ volatile("" ::: "memory");
 }
+
+/* Signed return addresses many frames deep. */
+SP_FX(pac_recurse) void fx_pac_recurse(struct sp_worker *w, unsigned depth) {
+  if (depth)
+    fx_pac_recurse(w, depth - 1);
+  else
+    sp_block(w);
+  __asm__ volatile("" ::: "memory");
+}
+
+SP_FX(pac_deep) void fx_pac_deep(struct sp_worker *w) {
+  fx_pac_recurse(w, SP_PAC_DEPTH);
+  __asm__ volatile("" ::: "memory");
+}
+
+SP_FX(pac_stale) void fx_pac_stale(struct sp_worker *w) {
+  volatile uintptr_t slot = 0;
+  fx_stale_hot(&slot);
+  fx_pac_recurse(w, 8);
+  if (w->quit == 2) /* never: keeps slot */
+    w->arg = (void *)slot;
+  __asm__ volatile("" ::: "memory");
+}

@@ -234,12 +234,30 @@ struct hp_hot sp_hot(const char *what, const void *lo, const void *hi,
                          inner_only ? 0 : (uintptr_t)lo, inner_only, what};
 }
 
+struct sp_seen sp_seen;
+int sp_scan_only;
+
 int sp_check(struct sp_world *world, const struct hp_hot *hot, size_t nhot,
              const struct hp_slot **who, const struct hp_hot **why,
              const char **reason) {
   struct hp_safepoint sp;
   assert_int_equal(hp_safepoint_prepare(&sp, hot, nhot), 0);
+  if (sp_scan_only) {
+    hp_unwind_finish(sp.uw);
+    sp.uw = NULL;
+  }
   int rc = hp_safepoint_check(&sp, &world->park, who, why, reason);
+  memset(&sp_seen, 0, sizeof sp_seen);
+  if (sp.uw) {
+    const struct hp_frame *f;
+    sp_seen.precise = 1;
+    sp_seen.stale = sp.stale;
+    hp_unwind_counts(sp.uw, &sp_seen.walks, &sp_seen.steps);
+    sp_seen.stop = hp_unwind_stop_reason(sp.uw);
+    sp_seen.nframes = hp_unwind_frames(sp.uw, &f);
+    for (size_t i = 0; i < sp_seen.nframes && i < 16; i++)
+      sp_seen.frame[i] = f[i];
+  }
   hp_safepoint_finish(&sp);
   if (rc)
     fprintf(stderr, "  check: unsafe: slot %ld (tid %d): %s%s%s\n",
@@ -247,5 +265,13 @@ int sp_check(struct sp_world *world, const struct hp_hot *hot, size_t nhot,
             *reason, *why ? ": " : "", *why ? (*why)->what : "");
   else
     fprintf(stderr, "  check: safe\n");
+  if (sp_seen.walks)
+    fprintf(stderr,
+            "  unwind: %lu walk(s), %lu step(s), %lu stale hit(s); last walk: "
+            "%zu frame(s), %s\n",
+            sp_seen.walks, sp_seen.steps, sp_seen.stale, sp_seen.nframes,
+            sp_seen.stop ? sp_seen.stop : "not finished");
+  else if (!sp_seen.precise)
+    fprintf(stderr, "  unwind: none (scan only)\n");
   return rc;
 }

@@ -17,6 +17,7 @@
 #include "hotpatch.h"
 #include "park.h"
 #include "safepoint.h"
+#include "unwind.h"
 
 struct sp_worker {
   void (*run)(struct sp_worker *); /* the scenario */
@@ -62,7 +63,21 @@ void sp_coop_block(struct sp_worker *w);
 struct hp_hot sp_hot(const char *what, const void *lo, const void *hi,
                      int inner_only);
 
-/* Run hp_safepoint_check once over the world; prints the verdict. */
+/* What the unwinder did in the last sp_check. */
+struct sp_seen {
+  int precise;                /* an unwinder was there */
+  unsigned long stale;        /* hits it proved stale */
+  unsigned long walks, steps; /* during the check */
+  const char *stop;           /* why the last walk stopped */
+  size_t nframes;             /* of the last walk */
+  struct hp_frame frame[16];  /* its first frames */
+};
+extern struct sp_seen sp_seen;
+/* sp_check without the unwinder: the scan's verdict alone. */
+extern int sp_scan_only;
+
+/* Run hp_safepoint_check once over the world; prints the verdict and
+ * what the unwinder did (sp_seen). */
 int sp_check(struct sp_world *world, const struct hp_hot *hot, size_t nhot,
              const struct hp_slot **who, const struct hp_hot **why,
              const char **reason);

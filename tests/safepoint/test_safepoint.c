@@ -156,10 +156,15 @@ static void function_pointer_in_a_live_frame_is_safe(void **st) {
   start_parked(&w, fx_holds_pointer);
   struct hp_hot target = SP_FX_HOT(target, 0);
   expect_safe(&target, 1);
-  /* The same range without the entry rule: the pointer is on the stack. */
+  /* The same range without the entry rule: the scan sees the pointer on
+   * the stack; the unwinder shows that it is no return address. */
   struct hp_hot no_entry = target;
   no_entry.entry = 0;
+  sp_scan_only = 1;
   expect_unsafe(&no_entry, 1, &no_entry, HP_SP_STACK);
+  sp_scan_only = 0;
+  expect_safe(&no_entry, 1);
+  assert_int_equal(sp_seen.stale, 1);
   unpark_finish(&w);
 }
 

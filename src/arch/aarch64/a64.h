@@ -184,6 +184,20 @@ static inline int a64_internal(const struct hp_site *s, uint64_t t) {
   return !(t & 3) && (t == s->func || (t >= s->addr && t < s->addr + s->len));
 }
 
+/* Does an indirect branch through x16/x17 (BTYPE 01: the far entry
+ * jump, a stub, a PLT) land on `w` without a branch-target exception on
+ * a guarded page? BTI c, j and jc all accept it, and PACIxSP is an
+ * implicit BTI c. */
+static inline int a64_is_x16_landing_pad(uint32_t w) {
+  return w == A64_BTI_C || w == A64_BTI_J || w == A64_BTI_JC ||
+         w == A64_PACIASP || w == A64_PACIBSP;
+}
+
+/* Tests only: a far site's entry is the absolute LDR x16 / BR x16 jump
+ * even when a B would reach (production prefers the B, which no landing
+ * pad constrains), so that tests run the BR x16 path. */
+extern int hp_a64_abs_entry;
+
 /* The backend's functions, shared by analyse.c, relocate.c and isa.c. */
 int hp_a64_analyse(const struct hp_code *c, uint32_t need, struct hp_site *s);
 int hp_a64_relocate(const struct hp_site *s, uint64_t at, uint8_t *buf,

@@ -9,6 +9,7 @@
  * any store to code), so this file is kept small enough to review by eye.
  */
 #include "arch/host.h"
+#include "arch/aarch64/cache.h"
 
 const struct hp_isa *hp_isa_host(void) { return &hp_isa_aarch64; }
 
@@ -20,31 +21,30 @@ const struct hp_isa *hp_isa_host(void) { return &hp_isa_aarch64; }
  */
 void hp_arch_serialise(void) { __asm__ __volatile__("isb" ::: "memory"); }
 
-/* CTR_EL0 (readable from EL0 on Linux, which traps and emulates it where
- * needed): IminLine [3:0], DminLine [19:16] as log2 of words; IDC [28]: no
- * D-cache clean needed for coherence; DIC [29]: no I-cache invalidation. */
+/* CTR_EL0 is readable from EL0 on Linux (which traps and emulates it where
+ * needed); cache.h decodes it. */
 static uint64_t hp_ctr(void) {
   uint64_t ctr;
   __asm__ __volatile__("mrs %0, ctr_el0" : "=r"(ctr));
   return ctr;
 }
 
+/* Clean to PoU so that instruction fetch sees the stores, wait for that,
+ * invalidate stale I lines, wait, discard what this core already fetched.
+ * The bounds are a64_flush_plan's (tested on every host); these loops
+ * only walk them. */
 void hp_arch_flush_code(uintptr_t addr, size_t len) {
   if (!len)
     return;
-  uint64_t ctr = hp_ctr();
-  uintptr_t end = addr + len;
-  if (!(ctr & (1ull << 28))) {
-    uintptr_t dline = 4u << ((ctr >> 16) & 0xf);
-    /* Align down, or the last line of an unaligned range is missed. */
-    for (uintptr_t p = addr & ~(dline - 1); p < end; p += dline)
-      __asm__ __volatile__("dc cvau, %0" ::"r"(p) : "memory");
-  }
+  struct a64_flush f = a64_flush_plan(hp_ctr(), addr, len);
+  for (uint64_t k = 0; k < f.d_lines; k++)
+    __asm__ __volatile__("dc cvau, %0" ::"r"(f.d_start + k * f.dline)
+                         : "memory");
   __asm__ __volatile__("dsb ish" ::: "memory");
-  if (!(ctr & (1ull << 29))) {
-    uintptr_t iline = 4u << (ctr & 0xf);
-    for (uintptr_t p = addr & ~(iline - 1); p < end; p += iline)
-      __asm__ __volatile__("ic ivau, %0" ::"r"(p) : "memory");
+  if (f.need_ic) {
+    for (uint64_t k = 0; k < f.i_lines; k++)
+      __asm__ __volatile__("ic ivau, %0" ::"r"(f.i_start + k * f.iline)
+                           : "memory");
     __asm__ __volatile__("dsb ish" ::: "memory");
   }
   __asm__ __volatile__("isb" ::: "memory");

@@ -17,6 +17,8 @@
 #include "arch/aarch64/a64.h"
 #include "errors.h"
 
+int hp_a64_abs_entry;
+
 /* ldr x16, .+8 ; br x16 ; .quad to */
 static void far_jump(uint8_t *out, uint64_t to) {
   a64_put(out, A64_LDR_X16_PC8);
@@ -38,9 +40,10 @@ static int a64_entry(const struct hp_site *s, uint64_t to, uint8_t *out) {
   /* PACIxSP was a landing pad for indirect callers: BTI c stays one. */
   if (s->flags & HP_SITE_PAC)
     a64_put(buf, A64_BTI_C);
-  if (a64_b_reaches(j, to)) {
+  int far = (s->flags & HP_SITE_FAR) && s->jump_off + 16 <= s->len;
+  if (a64_b_reaches(j, to) && !(far && hp_a64_abs_entry)) {
     a64_put(buf + s->jump_off, a64_b(j, to));
-  } else if ((s->flags & HP_SITE_FAR) && s->jump_off + 16 <= s->len) {
+  } else if (far) {
     far_jump(buf + s->jump_off, to);
   } else {
     return hp_fail(HOTPATCH_ENONEAR,

@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The unwinder's confirmation of the scan's hits (src/unwind.c), on real
+ * threads: a stale return address in a live frame is passed over, a real
+ * one is not, and every kind of doubt keeps the scan's verdict — a frame
+ * without CFI, code outside every object, signed return addresses with
+ * libunwind < 1.7, a stack deeper than the walk may go. A thread stopped on
+ * an entry is looked up at its PC, not before it. And what walks cost.
+ */
+#include "hp_test.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+
+#include "nearmem.h"
+#include "sp_fixtures.h"
+
+static struct sp_world world;
+
+static void start_parked(struct sp_worker *w, void (*run)(struct sp_worker *)) {
+  static struct sp_worker *one[1];
+  sp_scan_only = 0; /* whatever a failed test left */
+  w->run = run;
+  sp_start(w);
+  one[0] = w;
+  sp_park(&world, one, 1);
+}
+
+static void unpark_finish(struct sp_worker *w) {
+  sp_unpark(&world);
+  sp_finish(w);
+}
+
+static void expect_unsafe(const struct hp_hot *hot, size_t nhot,
+                          const struct hp_hot *want_why,
+                          const char *want_reason) {
+  const struct hp_slot *who;
+  const struct hp_hot *why;
+  const char *reason;
+  assert_int_equal(sp_check(&world, hot, nhot, &who, &why, &reason),
+                   HOTPATCH_EBUSY);
+  assert_ptr_equal(who, &world.slot[0]);
+  assert_ptr_equal(why, want_why);
+  assert_string_equal(reason, want_reason);
+}
+
+static void expect_safe(const struct hp_hot *hot, size_t nhot) {
+  const struct hp_slot *who;
+  const struct hp_hot *why;
+  const char *reason;
+  assert_int_equal(sp_check(&world, hot, nhot, &who, &why, &reason), 0);
+  assert_null(who);
+}
+
+static void expect_stop(const char *want) {
+  assert_non_null(sp_seen.stop);
+  assert_string_equal(sp_seen.stop, want);
+}
+
+static int inside(uintptr_t a, const void *lo, const void *hi) {
+  return a >= (uintptr_t)lo && a < (uintptr_t)hi;
+}
+
+static void print_frames(void) {
+  for (size_t i = 0; i < sp_seen.nframes && i < 16; i++)
+    fprintf(stderr, "    #%zu ip %#lx sp %#lx ra at %#lx fn %#lx\n", i,
+            (unsigned long)sp_seen.frame[i].ip,
+            (unsigned long)sp_seen.frame[i].sp,
+            (unsigned long)sp_seen.frame[i].ra_at,
+            (unsigned long)sp_seen.frame[i].start);
+}
+
+static struct hp_hot stale_hot_range(void) {
+  return sp_hot("fx_stale_hot", __start_sp_fx_stale_hot, __stop_sp_fx_stale_hot,
+                0);
+}
+
+static void stale_return_address_in_a_live_frame_is_safe(void **st) {
+  struct sp_worker w = {0};
+  start_parked(&w, fx_stale_keeper);
+  struct hp_hot hot = stale_hot_range();
+  sp_scan_only = 1;
+  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  sp_scan_only = 0;
+  expect_safe(&hot, 1);
+  print_frames();
+  assert_true(sp_seen.precise);
+  assert_true(sp_seen.stale >= 1);
+  assert_int_equal(sp_seen.walks, 1);
+  unpark_finish(&w);
+}
+
+/* F's return address sits above the stale word (a frame up): passed over
+ * the stale one, the scan goes on, and the walk finds F's as a
+ * return-address slot. */
+static void thread_really_in_f_stays_unsafe_past_a_stale_hit(void **st) {
+  struct sp_worker w = {0};
+  start_parked(&w, fx_stale_under_f);
+  struct hp_hot hot[2] = {stale_hot_range(), SP_FX_HOT(stale_under_f, 0)};
+  sp_scan_only = 1;
+  expect_unsafe(hot, 2, &hot[0], HP_SP_STACK);
+  sp_scan_only = 0;
+  expect_unsafe(hot, 2, &hot[1], HP_SP_STACK);
+  assert_true(sp_seen.stale >= 1);
+  assert_null(sp_seen.stop); /* not a doubt: a slot the walk knows */
+  int found = 0;
+  for (size_t i = 1; i < sp_seen.nframes && i < 16; i++)
+    found |= inside(sp_seen.frame[i].ip, __start_sp_fx_stale_under_f,
+                    __stop_sp_fx_stale_under_f);
+  assert_true(found);
+  unpark_finish(&w);
+}
+
+static void walk_out_of_a_frame_without_cfi_keeps_the_hit(void **st) {
+  struct sp_worker w = {0};
+  start_parked(&w, fx_stale_nocfi);
+  struct hp_hot hot = stale_hot_range();
+  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  print_frames();
+  expect_stop(HP_UW_NO_FDE);
+  const struct hp_frame *last = &sp_seen.frame[sp_seen.nframes - 1];
+  assert_true(inside(last->ip, (void *)fx_nocfi_call, (void *)fx_cfi_prev));
+  unpark_finish(&w);
+}
+
+/* PC == the entry of fx_cfi_entry_spin; the byte before it belongs to
+ * fx_cfi_prev, whose CFI would give another CFA. */
+static void thread_on_an_entry_is_looked_up_at_its_pc(void **st) {
+  struct sp_worker w = {.run = fx_calls_cfi_entry};
+  uintptr_t entry = (uintptr_t)fx_cfi_entry_spin;
+  struct sp_worker *one[1] = {&w};
+  sp_scan_only = 0;
+  sp_start(&w);
+  for (int i = 0;; i++) {
+    sp_park(&world, one, 1);
+    if (world.slot[0].pc == entry)
+      break;
+    assert_true(i < 100);
+    sp_unpark(&world);
+    usleep(10000);
+  }
+  struct hp_hot hot = stale_hot_range();
+  expect_safe(&hot, 1);
+  print_frames();
+  assert_true(sp_seen.nframes >= 2);
+  assert_int_equal(sp_seen.frame[0].ip, entry);
+  assert_int_equal(sp_seen.frame[0].start, entry);
+  assert_true(inside(sp_seen.frame[1].ip, __start_sp_fx_calls_cfi_entry,
+                     __stop_sp_fx_calls_cfi_entry));
+  assert_int_equal(sp_seen.frame[1].start,
+                   (uintptr_t)__start_sp_fx_calls_cfi_entry);
+  w.redirect_pc = (uintptr_t)fx_spin_exit;
+  unpark_finish(&w);
+}
+
+/* A block of the trampoline pools: code with no object and no CFI. */
+static void thread_in_a_trampoline_block_keeps_the_hit(void **st) {
+  struct hp_near b;
+  size_t len = (size_t)(fx_leaf_spin_end - (char *)fx_leaf_spin);
+  assert_int_equal(hp_near_alloc(0, 0, len, 16, &b), 0);
+  assert_int_equal(hp_near_write(&b, (const void *)fx_leaf_spin, len), 0);
+  struct sp_worker w = {.arg = (void *)(uintptr_t)b.addr};
+  start_parked(&w, fx_stale_in_block);
+  fprintf(stderr, "  pc %#lx, block [%#lx, +%zu)\n",
+          (unsigned long)world.slot[0].pc, (unsigned long)b.addr, len);
+  assert_true(hp_near_contains(world.slot[0].pc));
+  struct hp_hot hot = stale_hot_range();
+  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+#if defined(__aarch64__)
+  /* libunwind first reads the code at the PC (is it a sigreturn?): not
+   * memory of any object, refused. */
+  expect_stop(HP_UW_READ);
+#else
+  expect_stop(HP_UW_NO_MODULE);
+#endif
+  assert_int_equal(sp_seen.nframes, 1);
+  unpark_finish(&w);
+  hp_near_free(&b);
+}
+
+/* An object loaded after prepare is not in the unwinder's snapshot: its
+ * frames are doubt until the next prepare. */
+static void object_loaded_after_prepare_keeps_the_hit(void **st) {
+  struct hp_hot hot = stale_hot_range();
+  struct hp_safepoint before, after;
+  const struct hp_slot *who;
+  const struct hp_hot *why;
+  const char *reason;
+  assert_int_equal(hp_safepoint_prepare(&before, &hot, 1), 0);
+  void *dl = dlopen(SP_LATE_SO, RTLD_NOW | RTLD_LOCAL);
+  assert_non_null(dl);
+  struct sp_worker w = {.arg = dlsym(dl, "sp_late_call")};
+  assert_non_null(w.arg);
+  start_parked(&w, fx_stale_late);
+  assert_int_equal(
+      hp_safepoint_check(&before, &world.park, &who, &why, &reason),
+      HOTPATCH_EBUSY);
+  assert_ptr_equal(why, &hot);
+  const char *stop = hp_unwind_stop_reason(before.uw);
+  fprintf(stderr, "  prepared before dlopen: unsafe, walk stopped: %s\n", stop);
+  assert_non_null(stop);
+  assert_string_equal(stop, HP_UW_NO_MODULE);
+  assert_int_equal(hp_safepoint_prepare(&after, &hot, 1), 0);
+  assert_int_equal(hp_safepoint_check(&after, &world.park, &who, &why, &reason),
+                   0);
+  fprintf(stderr, "  prepared after dlopen: safe (%lu stale hit(s))\n",
+          after.stale);
+  assert_true(after.stale >= 1);
+  hp_safepoint_finish(&before);
+  hp_safepoint_finish(&after);
+  unpark_finish(&w);
+  dlclose(dl);
+}
+
+/* An object unloaded after prepare and another file loaded at its
+ * address: the snapshot's entry for the old one must not be trusted. */
+static void object_replaced_after_prepare_keeps_the_hit(void **st) {
+  struct hp_hot hot = stale_hot_range();
+  struct hp_safepoint sp;
+  const struct hp_slot *who;
+  const struct hp_hot *why;
+  const char *reason;
+  void *a = dlopen(SP_LATE_SO, RTLD_NOW | RTLD_LOCAL);
+  assert_non_null(a);
+  uintptr_t at_a = (uintptr_t)dlsym(a, "sp_late_call");
+  assert_int_equal(hp_safepoint_prepare(&sp, &hot, 1), 0);
+  assert_int_equal(dlclose(a), 0);
+  void *b = dlopen(SP_LATE2_SO, RTLD_NOW | RTLD_LOCAL);
+  assert_non_null(b);
+  struct sp_worker w = {.arg = dlsym(b, "sp_late_call")};
+  fprintf(stderr,
+          "  sp_late_call in sp_late.so at %#lx, in sp_late2.so at "
+          "%p\n",
+          (unsigned long)at_a, w.arg);
+  if ((uintptr_t)w.arg != at_a) {
+    hp_safepoint_finish(&sp);
+    dlclose(b);
+    fprintf(stderr, "SKIPPED: object_replaced_after_prepare_keeps_the_hit: "
+                    "the loader put the second object elsewhere\n");
+    skip();
+  }
+  start_parked(&w, fx_stale_late);
+  assert_int_equal(hp_safepoint_check(&sp, &world.park, &who, &why, &reason),
+                   HOTPATCH_EBUSY);
+  const char *stop = hp_unwind_stop_reason(sp.uw);
+  fprintf(stderr, "  unsafe, walk stopped: %s\n", stop);
+  assert_non_null(stop);
+  assert_string_equal(stop, HP_UW_CHANGED);
+  hp_safepoint_finish(&sp);
+  unpark_finish(&w);
+  dlclose(b);
+}
+
+/* A leaf with CFI: on aarch64 its caller's return address is only in x30,
+ * the walk takes it from there (and only for frame 0). */
+static void walk_steps_out_of_a_leaf(void **st) {
+  struct sp_worker w = {0};
+  start_parked(&w, fx_leaf_cfi_outer);
+  struct hp_hot stale = stale_hot_range();
+  struct hp_hot caller = SP_FX_HOT(leaf_cfi_caller, 0);
+  struct hp_hot both[2] = {stale, SP_FX_HOT(leaf_cfi_outer, 0)};
+  expect_safe(&stale, 1);
+  print_frames();
+  assert_true(sp_seen.stale >= 1);
+  assert_true(sp_seen.nframes >= 3);
+  assert_int_equal(sp_seen.frame[0].start, (uintptr_t)fx_leaf_cfi_spin);
+  assert_true(inside(sp_seen.frame[1].ip, __start_sp_fx_leaf_cfi_caller,
+                     __stop_sp_fx_leaf_cfi_caller));
+#if defined(__aarch64__)
+  assert_int_equal(sp_seen.frame[1].ra_at, 0); /* x30 */
+  expect_unsafe(&caller, 1, &caller, HP_SP_LR);
+#else
+  assert_int_equal(sp_seen.frame[1].ra_at, sp_seen.frame[1].sp - 8);
+  expect_unsafe(&caller, 1, &caller, HP_SP_STACK);
+#endif
+  /* The walk goes on past the leaf to the outer function's slot (on
+   * aarch64 that slot is below the stale local: no stale hit first). */
+  expect_unsafe(both, 2, &both[1], HP_SP_STACK);
+  assert_null(sp_seen.stop);
+  unpark_finish(&w);
+}
+
+/* A walk that meets a signed return address with libunwind < 1.7 stops:
+ * on the signed IP itself, or — what 1.6.2 does, unable to run the CFI of
+ * a pac-ret function (DW_CFA_AARCH64_negate_ra_state) — on its fallback,
+ * a guess from LR with the CFA unchanged, caught as SP not growing. */
+static void expect_signed_doubt(void) {
+  assert_non_null(sp_seen.stop);
+  if (strcmp(sp_seen.stop, HP_UW_SP))
+    assert_string_equal(sp_seen.stop, HP_UW_PAC);
+}
+
+static int return_addresses_are_signed(void) {
+#if defined(__aarch64__)
+  return (getauxval(AT_HWCAP) & HWCAP_PACA) && !hp_unwind_strips_pac();
+#else
+  return 0;
+#endif
+}
+
+/* Built with pac-ret on aarch64. F is under SP_PAC_DEPTH signed frames. */
+static void hot_function_under_signed_frames_stays_unsafe(void **st) {
+  struct sp_worker w = {0};
+  start_parked(&w, fx_pac_deep);
+  struct hp_hot hot = SP_FX_HOT(pac_deep, 0);
+  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  print_frames();
+  if (return_addresses_are_signed()) {
+    expect_signed_doubt();
+  } else {
+    assert_null(sp_seen.stop); /* walked to F's slot: confirmed */
+    assert_true(sp_seen.nframes > SP_PAC_DEPTH);
+  }
+  unpark_finish(&w);
+}
+
+static void stale_word_above_signed_frames_is_not_confirmed(void **st) {
+  struct sp_worker w = {0};
+  start_parked(&w, fx_pac_stale);
+  struct hp_hot hot = stale_hot_range();
+  if (return_addresses_are_signed()) {
+    expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+    expect_signed_doubt();
+  } else {
+    expect_safe(&hot, 1);
+    fprintf(stderr, "  (return addresses are not signed here: %s)\n",
+#if defined(__aarch64__)
+            "no pointer authentication, or libunwind strips it"
+#else
+            "x86_64"
+#endif
+    );
+  }
+  unpark_finish(&w);
+}
+
+static void walk_deeper_than_its_bound_keeps_the_hit(void **st) {
+  struct sp_worker w = {.arg = (void *)(uintptr_t)(HP_UNWIND_MAX_FRAMES + 8)};
+  start_parked(&w, fx_stale_deep);
+  struct hp_hot hot = stale_hot_range();
+  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  expect_stop(HP_UW_DEPTH);
+  assert_int_equal(sp_seen.nframes, HP_UNWIND_MAX_FRAMES);
+  unpark_finish(&w);
+}
+
+/* What a check costs when the stale word is `depth` frames up: the scan
+ * alone, then with the walk (printed, never asserted). */
+static void walk_cost_is_printed(void **st) {
+  static const unsigned depths[] = {8, 64, 256, 1000};
+  for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
+    struct sp_worker w = {.arg = (void *)(uintptr_t)depths[d]};
+    start_parked(&w, fx_stale_deep);
+    struct hp_hot hot = stale_hot_range();
+    struct hp_safepoint sp;
+    const struct hp_slot *who;
+    const struct hp_hot *why;
+    const char *reason;
+    enum { N = 20 };
+    uint64_t ns[2];
+    unsigned long walks = 0, steps = 0;
+    for (int precise = 0; precise < 2; precise++) {
+      assert_int_equal(hp_safepoint_prepare(&sp, &hot, 1), 0);
+      assert_non_null(sp.uw);
+      if (!precise) {
+        hp_unwind_finish(sp.uw);
+        sp.uw = NULL;
+      }
+      uint64_t t0 = sp_now_ns();
+      for (int i = 0; i < N; i++)
+        assert_int_equal(
+            hp_safepoint_check(&sp, &world.park, &who, &why, &reason),
+            precise ? 0 : HOTPATCH_EBUSY);
+      ns[precise] = (sp_now_ns() - t0) / N;
+      if (precise)
+        hp_unwind_counts(sp.uw, &walks, &steps);
+      hp_safepoint_finish(&sp);
+    }
+    double per_step = steps ? (double)(ns[1] - ns[0]) * N / (double)steps : 0;
+    fprintf(stderr,
+            "  depth %4u: check %8.1f us scan only, %8.1f us with the walk "
+            "(%lu steps each): %.2f us per frame\n",
+            depths[d], ns[0] / 1e3, ns[1] / 1e3, steps / N, per_step / 1e3);
+    unpark_finish(&w);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(stale_return_address_in_a_live_frame_is_safe),
+      cmocka_unit_test(thread_really_in_f_stays_unsafe_past_a_stale_hit),
+      cmocka_unit_test(walk_out_of_a_frame_without_cfi_keeps_the_hit),
+      cmocka_unit_test(thread_on_an_entry_is_looked_up_at_its_pc),
+      cmocka_unit_test(thread_in_a_trampoline_block_keeps_the_hit),
+      cmocka_unit_test(object_loaded_after_prepare_keeps_the_hit),
+      cmocka_unit_test(object_replaced_after_prepare_keeps_the_hit),
+      cmocka_unit_test(walk_steps_out_of_a_leaf),
+      cmocka_unit_test(hot_function_under_signed_frames_stays_unsafe),
+      cmocka_unit_test(stale_word_above_signed_frames_is_not_confirmed),
+      cmocka_unit_test(walk_deeper_than_its_bound_keeps_the_hit),
+      cmocka_unit_test(walk_cost_is_printed),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
