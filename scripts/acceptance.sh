@@ -4,7 +4,8 @@
 # Regenerate docs/acceptance.md: how many functions of the system's libc,
 # libcrypto and libsqlite3 (x86_64 and arm64) the analysers accept, and why
 # they refuse the others. Needs a native build (scripts/test.sh makes one)
-# and the libraries: apt-get install libssl3 libsqlite3-0 libssl3:arm64.
+# and the libraries: apt-get install libssl3 libsqlite3-0 libssl3:arm64
+# libsqlite3-0:arm64 (scripts/deps.sh installs the arm64 ones).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tool=${HOTPATCH_ANALYSE:-$root/build/native/tools/hotpatch-analyse}
@@ -34,6 +35,19 @@ stripped, so the table is over `.dynsym` (the exported functions); local
 functions and `.cold` parts are only seen with `.symtab`. IFUNC resolvers
 are counted apart: they choose an implementation and are not patched
 themselves (`HOTPATCH_EIFUNC`; patch the implementation).
+
+Functions are counted by **distinct address**: the aliases and symbol
+versions of one function (`pthread_rwlock_tryrdlock@GLIBC_2.2.5`,
+`pthread_rwlock_tryrdlock@@GLIBC_2.34` and `__pthread_rwlock_tryrdlock`
+are one function) count once and give one example, which names the
+others; the counts by symbol follow, and the table has both.
+
+This is the analysis for the near (direct) entry jump only, from the file.
+At run time `hotpatch_apply` can still refuse a function accepted here:
+with `HOTPATCH_ENONEAR` when no memory is free within jump range of it
+(x86_64 then tries the 14-byte far entry jump, which needs 14 relocatable
+bytes; aarch64 trampolines must be within +-128 MiB in any case), or with
+`HOTPATCH_EBUSY` when a thread stays inside it.
 
 What each refusal means is in [errors.md](errors.md). `EBRANCHIN` is a
 function whose own loop jumps back into its first bytes (a retry loop at

@@ -25,6 +25,8 @@ cross_pkgs=(
   qemu-user
   libelf-dev:arm64 libunwind-dev:arm64 libcapstone-dev:arm64
   libcmocka-dev:arm64 zlib1g-dev:arm64
+  # analysed by scripts/acceptance.sh (docs/acceptance.md)
+  libssl3:arm64 libsqlite3-0:arm64
 )
 
 log() { printf 'deps: %s\n' "$*" >&2; }

@@ -205,51 +205,59 @@ unsigned hp_write_methods(void) {
   return hp_avail;
 }
 
-/* The executable segments of the object holding the writer itself. */
-struct hp_own {
-  uintptr_t pc;
-  uintptr_t lo[9], hi[9]; /* 8 segments, then the page of the writer */
-  int n;
-};
+/*
+ * The executable segments of the object this library is linked into,
+ * found once from its own program headers: the linker defines
+ * __ehdr_start at its ELF header (GNU ld >= 2.23, gold, lld). No
+ * dl_iterate_phdr: a thread inside it (unwinding, or a callback that
+ * sleeps) holds the loader's lock, and waiting for it would hold up an
+ * apply past its deadline.
+ */
+extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
 
-static int hp_own_cb(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  struct hp_own *o = arg;
-  int mine = 0;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    uintptr_t s = info->dlpi_addr + ph->p_vaddr;
-    if (ph->p_type == PT_LOAD && o->pc - s < ph->p_memsz)
-      mine = 1;
-  }
-  if (!mine)
-    return 0;
-  for (int i = 0; i < info->dlpi_phnum && o->n < 8; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+static pthread_once_t hp_own_once = PTHREAD_ONCE_INIT;
+static struct {
+  uintptr_t lo[8], hi[8];
+  int n;
+} hp_own; /* written once under hp_own_once */
+
+static void hp_own_find(void) {
+  const ElfW(Ehdr) *eh = &__ehdr_start;
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
+    return;
+  const ElfW(Phdr) *ph =
+      (const ElfW(Phdr) *)(const void *)((const char *)eh + eh->e_phoff);
+  /* The header is mapped at the start of the segment at file offset 0. */
+  uintptr_t bias = 0;
+  int found = 0;
+  for (int i = 0; i < eh->e_phnum && !found; i++)
+    if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) {
+      bias = (uintptr_t)eh - ph[i].p_vaddr;
+      found = 1;
+    }
+  for (int i = 0; found && i < eh->e_phnum && hp_own.n < 8; i++) {
+    if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
       continue;
-    o->lo[o->n] = info->dlpi_addr + ph->p_vaddr;
-    o->hi[o->n] = o->lo[o->n] + ph->p_memsz;
-    o->n++;
+    hp_own.lo[hp_own.n] = bias + ph[i].p_vaddr;
+    hp_own.hi[hp_own.n] = hp_own.lo[hp_own.n] + ph[i].p_memsz;
+    hp_own.n++;
   }
-  return 1;
 }
 
 /* With RW the page loses X while written: refuse a page of our own text,
  * the commit and everything it calls (flush, the caller's wait loop)
  * would fault there. The page of hp_write_commit is always counted, even
- * if the loader does not list the object. */
+ * if the headers could not be read. */
 static int hp_holds_own_code(const struct hp_write *w, uintptr_t *lo,
                              uintptr_t *hi) {
-  struct hp_own o = {.pc = (uintptr_t)&hp_write_commit};
-  dl_iterate_phdr(hp_own_cb, &o);
+  pthread_once(&hp_own_once, hp_own_find);
   uintptr_t mask = ~(uintptr_t)(w->pagesz - 1);
-  o.lo[o.n] = o.pc & mask;
-  o.hi[o.n] = (o.pc & mask) + w->pagesz;
-  o.n++;
+  uintptr_t pc = (uintptr_t)&hp_write_commit;
   for (int p = 0; p < w->npages; p++)
-    for (int i = 0; i < o.n; i++) {
-      uintptr_t l = o.lo[i] & mask, h = (o.hi[i] + w->pagesz - 1) & mask;
+    for (int i = 0; i <= hp_own.n; i++) {
+      uintptr_t l = i < hp_own.n ? hp_own.lo[i] & mask : pc & mask;
+      uintptr_t h = i < hp_own.n ? (hp_own.hi[i] + w->pagesz - 1) & mask
+                                 : (pc & mask) + w->pagesz;
       if (w->page[p] >= l && w->page[p] < h) {
         *lo = l;
         *hi = h;
@@ -325,6 +333,12 @@ int hp_write_prepare(struct hp_write *w, uintptr_t addr, size_t len) {
       return hp_fail(HOTPATCH_ECODEWRITE,
                      "code write at 0x%lx: open /proc/self/mem: %s",
                      (unsigned long)addr, strerror(errno));
+  } else {
+    /* If mprotect is refused at commit time although it worked at the
+     * probe (a seccomp filter installed since). The commit opens the file
+     * then: a descriptor held per prepared write would take one per
+     * function of a large patch for the whole action. */
+    w->procmem_fallback = (hp_avail & 1u << HP_WRITE_PROC_MEM) != 0;
   }
   w->method = m;
   return 0;
@@ -354,6 +368,18 @@ static int hp_commit_procmem(const struct hp_write *w, const uint8_t *expect,
   return u == n ? HOTPATCH_ECODEWRITE : HOTPATCH_EIO;
 }
 
+static int hp_commit_fallback(const struct hp_write *w, const uint8_t *expect,
+                              const uint8_t *bytes) {
+  struct hp_write t = *w;
+  long fd = hp_sys_openat(AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return HOTPATCH_ECODEWRITE;
+  t.mem_fd = (int)fd;
+  int rc = hp_commit_procmem(&t, expect, bytes);
+  hp_sys_close((int)fd);
+  return rc;
+}
+
 int hp_write_commit(const struct hp_write *w, const uint8_t *expect,
                     const uint8_t *bytes) {
   volatile uint8_t *dst = (volatile uint8_t *)w->addr;
@@ -376,7 +402,11 @@ int hp_write_commit(const struct hp_write *w, const uint8_t *expect,
     while (n-- > 0)
       if (hp_sys_mprotect(w->page[n], w->pagesz, w->prot[n]) < 0)
         bad = 1;
-    return bad ? HOTPATCH_EIO : HOTPATCH_ECODEWRITE;
+    if (bad)
+      return HOTPATCH_EIO;
+    /* Nothing changed: /proc/self/mem needs no protection change. */
+    return w->procmem_fallback ? hp_commit_fallback(w, expect, bytes)
+                               : HOTPATCH_ECODEWRITE;
   }
   for (size_t i = 0; i < w->len; i++)
     dst[i] = bytes[i];

@@ -65,7 +65,10 @@ struct hp_write {
   uintptr_t page[2];
   int prot[2]; /* original PROT_* of each page (from the maps; the caller
                   may add bits they do not show, such as PROT_BTI) */
-  int mem_fd;  /* /proc/self/mem, or -1 */
+  int mem_fd;  /* /proc/self/mem for HP_WRITE_PROC_MEM, or -1 */
+  int procmem_fallback; /* rwx/rw: /proc/self/mem worked at the probe, so
+                           the commit writes through it if mprotect is
+                           refused then */
   size_t pagesz;
 };
 
@@ -93,9 +96,12 @@ int hp_write_prepare(struct hp_write *w, uintptr_t addr, size_t len);
  * parked window).
  *   0                    written; every page has its original protection
  *   HOTPATCH_ECHANGED    the bytes differ from `expect`: nothing written
- *   HOTPATCH_ECODEWRITE  a page could not be made writable, or pwrite
- *                        failed: nothing written (a partial pwrite is
- *                        undone), protections as before
+ *   HOTPATCH_ECODEWRITE  a page could not be made writable (mprotect
+ *                        refused although the probe allowed it: a seccomp
+ *                        filter or policy since) and /proc/self/mem, opened
+ *                        then (raw openat) whenever its probe worked,
+ *                        failed too; or pwrite failed: nothing written (a
+ *                        partial pwrite is undone), protections as before
  *   HOTPATCH_EIO         a page's original protection could not be put
  *                        back (mprotect refused: ENOMEM from the map count
  *                        limit, or a policy refusing X again): the page is

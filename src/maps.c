@@ -46,6 +46,7 @@ static int hp_parse_line(const char *s, struct hp_map *m) {
   const char *nl = strchr(s, '\n');
   size_t n = nl ? (size_t)(nl - s) : strlen(s);
   m->heap = n >= 6 && memcmp(s + n - 6, "[heap]", 6) == 0;
+  m->stack = n >= 7 && memcmp(s + n - 7, "[stack]", 7) == 0;
   return m->start < m->end;
 }
 
@@ -90,6 +91,26 @@ static int hp_slurp(const char *path, char **out, size_t *len) {
   return 0;
 }
 
+int hp_maps_parse(const char *text, struct hp_maps *m) {
+  m->v = NULL;
+  m->n = 0;
+  size_t lines = 1;
+  for (const char *p = text; *p; p++)
+    lines += *p == '\n';
+  m->v = malloc(lines * sizeof *m->v);
+  if (!m->v)
+    return hp_fail(HOTPATCH_ENOMEM, "parsing /proc/self/maps");
+  for (const char *s = text; *s;) {
+    const char *nl = strchr(s, '\n');
+    if (hp_parse_line(s, &m->v[m->n]))
+      m->n++;
+    if (!nl)
+      break;
+    s = nl + 1;
+  }
+  return 0;
+}
+
 int hp_maps_read(struct hp_maps *m) {
   m->v = NULL;
   m->n = 0;
@@ -106,24 +127,9 @@ int hp_maps_read(struct hp_maps *m) {
   }
   if (rc)
     return rc;
-  size_t lines = 1;
-  for (size_t i = 0; i < len; i++)
-    lines += buf[i] == '\n';
-  m->v = malloc(lines * sizeof *m->v);
-  if (!m->v) {
-    free(buf);
-    return hp_fail(HOTPATCH_ENOMEM, "parsing /proc/self/maps");
-  }
-  for (char *s = buf; *s;) {
-    char *nl = strchr(s, '\n');
-    if (hp_parse_line(s, &m->v[m->n]))
-      m->n++;
-    if (!nl)
-      break;
-    s = nl + 1;
-  }
+  rc = hp_maps_parse(buf, m);
   free(buf);
-  return 0;
+  return rc;
 }
 
 void hp_maps_free(struct hp_maps *m) {

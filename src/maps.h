@@ -15,6 +15,8 @@ struct hp_map {
   int prot;             /* PROT_READ | PROT_WRITE | PROT_EXEC */
   int shared;           /* 's' rather than 'p' */
   int heap;             /* the brk heap ("[heap]") */
+  int stack;            /* the main thread's stack ("[stack]"), which
+                           grows down into the gap below it */
   char perms[5];        /* as printed: "r-xp" */
 };
 
@@ -25,6 +27,9 @@ struct hp_maps {
 
 /* 0, or HOTPATCH_ENOMEM / HOTPATCH_EIO with a detail. */
 int hp_maps_read(struct hp_maps *m);
+/* The same from text in the format of /proc/self/maps (tests build
+ * snapshots this way); 0 or HOTPATCH_ENOMEM. */
+int hp_maps_parse(const char *text, struct hp_maps *m);
 void hp_maps_free(struct hp_maps *m);
 
 /* The mapping holding `addr`, or NULL. */

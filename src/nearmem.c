@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "arch/host.h"
@@ -41,6 +42,10 @@
 #define HP_MIN_ADDR ((uintptr_t)0x10000) /* default vm.mmap_min_addr */
 /* Kept free above the brk heap, which cannot grow past a mapping. */
 #define HP_BRK_ROOM ((uintptr_t)64 << 20)
+/* At most this much of RLIMIT_STACK is kept free below the main stack:
+ * windows are +-2 GiB, and keeping more would leave no room for code
+ * mapped near the stack (unlimited stacks get this much too). */
+#define HP_STACK_ROOM_MAX ((uintptr_t)1 << 30)
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -157,19 +162,13 @@ static int hp_accept(void *r, size_t sz, uintptr_t lo, uintptr_t hi,
   return 0;
 }
 
-struct hp_cand {
-  uintptr_t addr;
-  size_t size;
-  uintptr_t dist; /* of its middle from the window's middle */
-};
-
 static int hp_cand_cmp(const void *a, const void *b) {
-  uintptr_t x = ((const struct hp_cand *)a)->dist;
-  uintptr_t y = ((const struct hp_cand *)b)->dist;
+  uintptr_t x = ((const struct hp_near_cand *)a)->dist;
+  uintptr_t y = ((const struct hp_near_cand *)b)->dist;
   return x < y ? -1 : x > y;
 }
 
-static void hp_add_cand(struct hp_cand *c, size_t *n, uintptr_t addr,
+static void hp_add_cand(struct hp_near_cand *c, size_t *n, uintptr_t addr,
                         size_t size, uintptr_t mid, uintptr_t lo, uintptr_t hi,
                         size_t need, size_t align) {
   uintptr_t a, m = addr + size / 2;
@@ -178,21 +177,24 @@ static void hp_add_cand(struct hp_cand *c, size_t *n, uintptr_t addr,
   for (size_t i = 0; i < *n; i++)
     if (c[i].addr == addr && c[i].size == size)
       return;
-  c[*n] = (struct hp_cand){addr, size, m > mid ? m - mid : mid - m};
+  c[*n] = (struct hp_near_cand){addr, size, m > mid ? m - mid : mid - m};
   (*n)++;
 }
 
-/*
- * Both ends of every gap of /proc/self/maps that meets the window, clipped
- * to the window's pages, nearest the window's middle first; a gap smaller
- * than a pool gets a pool its size; the low end of the gap above the brk
- * heap moves up by HP_BRK_ROOM, so that malloc's heap can still grow.
- * Each is mapped with MAP_FIXED_NOREPLACE, which fails rather than replace
- * anything; kernels before 4.17 ignore the flag and take the address as a
- * hint, so the result is checked like any hint's.
- */
-static int hp_search_gaps(uintptr_t lo, uintptr_t hi, size_t need, size_t align,
-                          uintptr_t *base, size_t *size, size_t *tried) {
+size_t hp_near_stack_room(void) {
+  struct rlimit rl;
+  uintptr_t lim = HP_STACK_ROOM_MAX;
+  if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur < HP_STACK_ROOM_MAX)
+    lim = (uintptr_t)rl.rlim_cur;
+  /* The kernel keeps stack_guard_gap (256 pages by default) between a
+   * growing stack and the mapping below it. */
+  return lim + 256 * hp_page();
+}
+
+size_t hp_near_candidates(const struct hp_maps *maps, uintptr_t lo,
+                          uintptr_t hi, size_t need, size_t align,
+                          size_t stack_room, struct hp_near_cand *c) {
   size_t pg = hp_page();
   uintptr_t mask = ~(uintptr_t)(pg - 1);
   uintptr_t wlo = lo & mask;
@@ -200,34 +202,54 @@ static int hp_search_gaps(uintptr_t lo, uintptr_t hi, size_t need, size_t align,
   if (whi == 0)
     whi = mask;
   uintptr_t mid = lo + (hi - lo) / 2;
-  struct hp_maps maps;
-  int rc = hp_maps_read(&maps);
-  if (rc)
-    return rc;
-  struct hp_cand *c = malloc((2 * maps.n + 2) * sizeof *c);
-  if (!c) {
-    hp_maps_free(&maps);
-    return hp_fail(HOTPATCH_ENOMEM, "near memory: candidate list");
-  }
   size_t n = 0;
   uintptr_t gs = HP_MIN_ADDR;
   int after_heap = 0;
-  for (size_t i = 0; i <= maps.n; i++) {
-    uintptr_t ge = i < maps.n ? maps.v[i].start : mask;
+  for (size_t i = 0; i <= maps->n; i++) {
+    uintptr_t ge = i < maps->n ? maps->v[i].start : mask;
     uintptr_t g0 = gs > wlo ? gs : wlo, g1 = ge < whi ? ge : whi;
     if (after_heap && ge - gs > HP_BRK_ROOM && g0 < gs + HP_BRK_ROOM)
       g0 = gs + HP_BRK_ROOM;
-    after_heap = i < maps.n && maps.v[i].heap;
-    if (i < maps.n && maps.v[i].end > gs)
-      gs = maps.v[i].end;
+    /* The main stack grows down into this gap up to its limit: a pool
+     * there would cap it. A gap smaller than that room is left alone. */
+    if (i < maps->n && maps->v[i].stack && ge >= gs) {
+      uintptr_t top = ge - gs > stack_room ? (ge - stack_room) & mask : gs;
+      if (g1 > top)
+        g1 = top;
+    }
+    after_heap = i < maps->n && maps->v[i].heap;
+    if (i < maps->n && maps->v[i].end > gs)
+      gs = maps->v[i].end;
     if (g1 <= g0)
       continue;
     size_t sz = g1 - g0 < HP_POOL_SIZE ? g1 - g0 : HP_POOL_SIZE;
     hp_add_cand(c, &n, g0, sz, mid, lo, hi, need, align);
     hp_add_cand(c, &n, g1 - sz, sz, mid, lo, hi, need, align);
   }
-  hp_maps_free(&maps);
   qsort(c, n, sizeof *c, hp_cand_cmp);
+  return n;
+}
+
+/*
+ * The candidates of hp_near_candidates in a fresh read of the maps, each
+ * mapped with MAP_FIXED_NOREPLACE, which fails rather than replace
+ * anything; kernels before 4.17 ignore the flag and take the address as a
+ * hint, so the result is checked like any hint's.
+ */
+static int hp_search_gaps(uintptr_t lo, uintptr_t hi, size_t need, size_t align,
+                          uintptr_t *base, size_t *size, size_t *tried) {
+  struct hp_maps maps;
+  int rc = hp_maps_read(&maps);
+  if (rc)
+    return rc;
+  struct hp_near_cand *c = malloc((2 * maps.n + 2) * sizeof *c);
+  if (!c) {
+    hp_maps_free(&maps);
+    return hp_fail(HOTPATCH_ENOMEM, "near memory: candidate list");
+  }
+  size_t n =
+      hp_near_candidates(&maps, lo, hi, need, align, hp_near_stack_room(), c);
+  hp_maps_free(&maps);
   int found = 0;
   for (size_t i = 0; i < n && !found; i++) {
     void *r = mmap((void *)c[i].addr, c[i].size, HP_RX,
@@ -376,7 +398,8 @@ void hp_near_free(struct hp_near *b) {
 }
 
 /* mprotect `wprot`, copy, mprotect r-x. 1 (detail set) if the first
- * mprotect was refused and nothing changed. */
+ * mprotect was refused and nothing changed; HOTPATCH_ECODEWRITE if r-x
+ * could not be put back (the pages are then r--, or ---). */
 static int hp_write_mprotect(uintptr_t addr, const void *bytes, size_t len,
                              int wprot) {
   uintptr_t mask = ~(uintptr_t)(hp_page() - 1);
@@ -388,15 +411,26 @@ static int hp_write_mprotect(uintptr_t addr, const void *bytes, size_t len,
     return 1;
   }
   memcpy((void *)addr, bytes, len);
-  if (mprotect((void *)p0, p1 - p0, HP_RX) != 0) {
-    int e = errno;
-    hp_error("near memory 0x%lx-0x%lx left %s: mprotect(r-x): %s",
-             (unsigned long)p0, (unsigned long)p1, how, strerror(e));
-    return hp_fail(HOTPATCH_ECODEWRITE,
-                   "near memory 0x%lx-0x%lx left %s: mprotect(r-x): %s",
-                   (unsigned long)p0, (unsigned long)p1, how, strerror(e));
+  /* Never left writable: r-x again, retried (ENOMEM from the map count
+   * can pass as other threads unmap), else r-- (the page's other blocks
+   * stop running: a crash there is better than writable code), else
+   * nothing. */
+  int e = 0;
+  for (int i = 0; i < 3; i++) {
+    if (mprotect((void *)p0, p1 - p0, HP_RX) == 0)
+      return 0;
+    e = errno;
   }
-  return 0;
+  const char *left = "r--";
+  if (mprotect((void *)p0, p1 - p0, PROT_READ) != 0)
+    left = mprotect((void *)p0, p1 - p0, PROT_NONE) == 0 ? "---" : how;
+  hp_error("near memory 0x%lx-0x%lx left %s: mprotect(r-x) after writing: "
+           "%s",
+           (unsigned long)p0, (unsigned long)p1, left, strerror(e));
+  return hp_fail(HOTPATCH_ECODEWRITE,
+                 "near memory 0x%lx-0x%lx left %s: mprotect(r-x) after "
+                 "writing: %s",
+                 (unsigned long)p0, (unsigned long)p1, left, strerror(e));
 }
 
 static int hp_write_procmem(uintptr_t addr, const void *bytes, size_t len) {

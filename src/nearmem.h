@@ -4,7 +4,8 @@
  * the code that branches to it.
  *
  * Pools are private anonymous mappings found with an address hint and then
- * verified, or in a gap of /proc/self/maps; never MAP_FIXED over anything.
+ * verified, or in a gap of /proc/self/maps; never MAP_FIXED over anything,
+ * and never where the brk heap or the main stack would grow.
  * They are not memfd double mappings: a MAP_SHARED view survives fork()
  * shared, and parent and child would then hand out the same slots.
  *
@@ -52,7 +53,10 @@ int hp_near_alloc(uint64_t lo, uint64_t hi, size_t size, size_t align,
  * Copy `len` bytes to the start of block `b`, then make them visible to
  * instruction fetch (hp_arch_flush_code). Other threads may be running
  * code in other blocks of the same page meanwhile: the page never loses
- * PROT_EXEC. Returns HOTPATCH_ECODEWRITE if no write method works.
+ * PROT_EXEC. Returns HOTPATCH_ECODEWRITE if no write method works, or if
+ * r-x could not be put back after an rwx/rw write: the pages are then left
+ * r-- (or ---), never writable and executable, and the other blocks there
+ * stop working (the error log and the detail name the pages).
  */
 int hp_near_write(const struct hp_near *b, const void *bytes, size_t len);
 
@@ -61,6 +65,29 @@ void hp_near_free(struct hp_near *b);
 
 /* Is `pc` inside a live block? Async-signal-safe, lock-free. */
 int hp_near_contains(uintptr_t pc);
+
+/*
+ * Where a new pool may go, from a snapshot of the maps (pure; tests feed it
+ * synthetic snapshots): both ends of every gap that meets the window
+ * [lo, hi], clipped to its pages, a gap smaller than a pool giving a pool
+ * its size, nearest the window's middle first. Room is kept for the brk
+ * heap above [heap] (64 MiB) and for the main stack below [stack]
+ * (`stack_room` bytes; a gap smaller than that gets no pool). `out` holds
+ * 2 * (maps->n + 1) entries; returns how many were written.
+ */
+struct hp_maps;
+struct hp_near_cand {
+  uintptr_t addr;
+  size_t size;
+  uintptr_t dist; /* of its middle from the window's middle */
+};
+size_t hp_near_candidates(const struct hp_maps *maps, uintptr_t lo,
+                          uintptr_t hi, size_t need, size_t align,
+                          size_t stack_room, struct hp_near_cand *out);
+
+/* The room kept below [stack]: RLIMIT_STACK (at most 1 GiB, which is also
+ * what an unlimited stack gets) plus the kernel's stack guard gap. */
+size_t hp_near_stack_room(void);
 
 /* Bytes mapped for pools (for tests and bench). */
 size_t hp_near_mapped(void);

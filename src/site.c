@@ -6,9 +6,12 @@
  * Which entry jump, in order of preference:
  *   1. a direct jump to the replacement (in range of the site);
  *   2. a direct jump to a stub near the site that jumps anywhere;
- *   3. when no memory is near: the far, absolute entry jump, if the
+ *   3. when no memory is near, or the moved instructions reference
+ *      addresses too far apart for one trampoline in direct range of them
+ *      all (HP_SITE_NO_WINDOW): the far, absolute entry jump, if the
  *      function has room for it (the trampoline may then be anywhere).
- * Otherwise HOTPATCH_ENONEAR; nothing is allocated.
+ * Otherwise the near plan's error (HOTPATCH_ENONEAR, HOTPATCH_ERELOC) with
+ * both reasons; nothing is allocated.
  */
 #include <dlfcn.h>
 #include <inttypes.h>
@@ -246,16 +249,25 @@ int hp_site_prepare(struct hp_site_rt *rt, const struct hp_target *t,
   uint8_t *code_buf = malloc(t->size + HP_TAIL_MAX);
   uint8_t *cold_buf = t->cold_size ? malloc(t->cold_size) : NULL;
   uint8_t *tramp = malloc(HP_TRAMP_MAX);
-  int rc = HOTPATCH_ENOMEM;
-  if (!code_buf || (t->cold_size && !cold_buf) || !tramp)
+  int rc = 0;
+  if (!code_buf || (t->cold_size && !cold_buf) || !tramp) {
+    rc = hp_fail(HOTPATCH_ENOMEM,
+                 "out of memory for copies of the code at %#lx in %s "
+                 "(%zu bytes, cold part %zu bytes)",
+                 (unsigned long)t->addr, t->object, t->size, t->cold_size);
     goto out;
+  }
   struct hp_code code;
   hp_site_read_code(t, code_buf, cold_buf, &code);
   rc = hp_site_force_far
            ? HOTPATCH_ENONEAR
            : hp_site_plan(rt, isa, &code, isa->near_jump_len, tramp);
-  if (rc == HOTPATCH_ENONEAR) {
-    /* Nothing near: the absolute entry jump, if the function has room. */
+  int near = rc;
+  if (rc == HOTPATCH_ENONEAR ||
+      (rc == HOTPATCH_ERELOC && (rt->s.flags & HP_SITE_NO_WINDOW))) {
+    /* Nothing near, or no one place near enough to everything the moved
+     * instructions reference: the absolute entry jump, if the function
+     * has room. */
     char near_detail[HP_ERROR_MAX];
     hp_error_save(near_detail);
     hp_a64_abs_entry = hp_site_force_far;
@@ -263,12 +275,14 @@ int hp_site_prepare(struct hp_site_rt *rt, const struct hp_target *t,
     hp_a64_abs_entry = 0;
     if (!far) {
       rc = 0;
-      hp_debug("no memory near %#lx in %s: using the far entry jump",
+      hp_debug("%s for %#lx in %s: using the far entry jump",
+               near == HOTPATCH_ENONEAR ? "no memory near"
+                                        : "no trampoline window",
                (unsigned long)t->addr, t->object);
     } else if (!hp_site_force_far && far != HOTPATCH_ENOPAD) {
       char far_detail[HP_ERROR_MAX];
       hp_error_save(far_detail);
-      rc = hp_fail(HOTPATCH_ENONEAR,
+      rc = hp_fail(near,
                    "%.400s; nor can the far entry jump be used (%s: %.400s)",
                    near_detail, hotpatch_err_name(far), far_detail);
     } else {
@@ -294,6 +308,7 @@ out:
 int hp_site_arm(struct hp_site_rt *rt) {
   if (rt->armed)
     return 0;
+  rt->written = 0;
   int rc = hp_write_prepare(&rt->wr, rt->s.addr, rt->s.len);
   if (rc)
     return rc;
@@ -303,9 +318,24 @@ int hp_site_arm(struct hp_site_rt *rt) {
   return 0;
 }
 
+int hp_site_verify(const struct hp_site_rt *rt) {
+  return rt->written ? hp_write_verify(&rt->wr) : 0;
+}
+
 void hp_site_disarm(struct hp_site_rt *rt) {
   if (!rt->armed)
     return;
+#ifndef NDEBUG
+  /* Debug builds re-read the maps after every window that wrote
+   * (pitfalls.md §6); the caller's error detail is kept. */
+  if (rt->written) {
+    char saved[HP_ERROR_MAX];
+    hp_error_save(saved);
+    if (hp_site_verify(rt))
+      hp_error("%s", hotpatch_last_error());
+    hp_error_restore(saved);
+  }
+#endif
   hp_write_finish(&rt->wr);
   rt->armed = 0;
 }
@@ -316,6 +346,7 @@ int hp_site_install(struct hp_site_rt *rt) {
   if (!rt->armed)
     return HOTPATCH_EINVAL;
   int rc = hp_write_commit(&rt->wr, rt->s.orig, rt->entry);
+  rt->written |= rc != HOTPATCH_ECHANGED; /* a plain store: AS-safe */
   if (!rc)
     rt->installed = 1;
   return rc;
@@ -327,6 +358,7 @@ int hp_site_remove(struct hp_site_rt *rt) {
   if (!rt->armed)
     return HOTPATCH_EINVAL;
   int rc = hp_write_commit(&rt->wr, rt->entry, rt->s.orig);
+  rt->written |= rc != HOTPATCH_ECHANGED;
   if (!rc)
     rt->installed = 0;
   return rc;
@@ -336,7 +368,9 @@ int hp_site_commit(struct hp_site_rt *rt, const uint8_t *from,
                    const uint8_t *to) {
   if (!rt->armed)
     return HOTPATCH_EINVAL;
-  return hp_write_commit(&rt->wr, from, to);
+  int rc = hp_write_commit(&rt->wr, from, to);
+  rt->written |= rc != HOTPATCH_ECHANGED;
+  return rc;
 }
 
 int hp_site_holds(const struct hp_site_rt *rt, const uint8_t *bytes) {

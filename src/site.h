@@ -16,7 +16,10 @@
  *                     still holds the original bytes, write the entry.
  *   hp_site_remove    while parked: verify the site holds exactly our
  *                     entry, write the original bytes back.
- *   hp_site_disarm    after the parked window.
+ *   hp_site_disarm    after the parked window (debug builds verify the
+ *                     pages' protections here, see hp_site_verify).
+ *   hp_site_verify    after the parked window: are the written pages back
+ *                     to their original protection? (reads the maps)
  *   hp_site_release   after: free the trampoline and stub. Only when no
  *                     thread can return into them (HP_SITE_CALL) or be
  *                     inside them.
@@ -48,6 +51,7 @@ struct hp_site_rt {
                                  state */
   int armed;
   int installed;
+  int written; /* a commit since hp_site_arm may have changed protections */
 };
 
 /*
@@ -63,6 +67,16 @@ void hp_site_disarm(struct hp_site_rt *rt);
 int hp_site_install(struct hp_site_rt *rt);
 int hp_site_remove(struct hp_site_rt *rt);
 void hp_site_release(struct hp_site_rt *rt);
+
+/*
+ * After the parked window, once threads are released: 0 if nothing was
+ * written since hp_site_arm or every page written has its original
+ * protection again, else HOTPATCH_ECODEWRITE naming the page and what it
+ * has now. Reads /proc/self/maps and allocates (hp_write_verify): never
+ * while threads are parked. hp_site_disarm calls it in debug builds and
+ * logs a failure; the engine may call it after releasing the threads.
+ */
+int hp_site_verify(const struct hp_site_rt *rt);
 
 /*
  * Entry bytes that jump from the analysed site `rt` to `repl`: a direct

@@ -8,6 +8,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int hp_test_count_rwx(void) {
@@ -25,6 +26,14 @@ int hp_test_count_rwx(void) {
   }
   fclose(f);
   return n;
+}
+
+int hp_test_no_rwx_left(void **state) {
+  (void)state;
+  int n = hp_test_count_rwx();
+  if (n != 0)
+    print_error("%d writable and executable mapping(s) left\n", n);
+  return n == 0 ? 0 : -1;
 }
 
 void hp_test_perms(uintptr_t addr, char out[5]) {
@@ -60,6 +69,29 @@ void hp_test_reserve_at(uintptr_t at, size_t len) {
              r == MAP_FAILED ? strerror(errno) : "placed elsewhere");
 }
 
+/* The reservations hp_test_reserve_window made and has not undone: only
+ * these are unmapped again, never a loader's guard region or another
+ * PROT_NONE mapping that happens to lie in the window. */
+static struct {
+  uintptr_t at;
+  size_t len;
+} * g_resv;
+static size_t g_nresv, g_capresv;
+
+static void reserve_recorded(uintptr_t at, size_t len) {
+  if (g_nresv == g_capresv) {
+    size_t cap = g_capresv ? 2 * g_capresv : 64;
+    void *v = realloc(g_resv, cap * sizeof *g_resv);
+    assert_non_null(v);
+    g_resv = v;
+    g_capresv = cap;
+  }
+  hp_test_reserve_at(at, len);
+  g_resv[g_nresv].at = at;
+  g_resv[g_nresv].len = len;
+  g_nresv++;
+}
+
 /* Every gap of [lo, hi) filled with PROT_NONE reservations. */
 void hp_test_reserve_window(uintptr_t lo, uintptr_t hi) {
   for (int round = 0; round < 5; round++) {
@@ -73,14 +105,14 @@ void hp_test_reserve_window(uintptr_t lo, uintptr_t hi) {
       if (sscanf(line, "%lx-%lx", &s, &e) != 2 || e <= cur)
         continue;
       if (s > cur) {
-        hp_test_reserve_at(cur, (s < hi ? s : hi) - cur);
+        reserve_recorded(cur, (s < hi ? s : hi) - cur);
         filled = 1;
       }
       cur = e;
     }
     fclose(f);
     if (cur < hi) {
-      hp_test_reserve_at(cur, hi - cur);
+      reserve_recorded(cur, hi - cur);
       filled = 1;
     }
     if (!filled)
@@ -90,24 +122,14 @@ void hp_test_reserve_window(uintptr_t lo, uintptr_t hi) {
            (unsigned long)hi);
 }
 
-/* Unmaps only the parts of [lo, hi) that are PROT_NONE anonymous. */
+/* Unmaps the reservations hp_test_reserve_window made inside [lo, hi). */
 void hp_test_unreserve_window(uintptr_t lo, uintptr_t hi) {
-  FILE *f = fopen("/proc/self/maps", "re");
-  assert_non_null(f);
-  char line[4096];
-  uintptr_t s_[64], e_[64];
-  int n = 0;
-  while (n < 64 && fgets(line, sizeof line, f)) {
-    unsigned long s, e;
-    char perms[5];
-    if (sscanf(line, "%lx-%lx %4s", &s, &e, perms) != 3 ||
-        strcmp(perms, "---p") != 0 || e <= lo || s >= hi)
-      continue;
-    s_[n] = s < lo ? lo : s;
-    e_[n] = e > hi ? hi : e;
-    n++;
+  size_t k = 0;
+  for (size_t i = 0; i < g_nresv; i++) {
+    if (g_resv[i].at >= lo && g_resv[i].at + g_resv[i].len <= hi)
+      assert_int_equal(munmap((void *)g_resv[i].at, g_resv[i].len), 0);
+    else
+      g_resv[k++] = g_resv[i];
   }
-  fclose(f);
-  for (int i = 0; i < n; i++)
-    munmap((void *)s_[i], e_[i] - s_[i]);
+  g_nresv = k;
 }

@@ -9,7 +9,11 @@
  * in the file, exactly as a patch of that function would at run time
  * (need = the direct entry jump), and prints a Markdown table: how many are
  * accepted, and each refusal reason with its count and N examples
- * (IFUNC resolvers are counted apart: they are not functions). The
+ * (IFUNC resolvers are counted apart: they are not functions). Functions
+ * are counted by distinct address: aliases and symbol versions of one
+ * function (pthread_rwlock_tryrdlock@GLIBC_2.2.5 and @@GLIBC_2.34, and
+ * __pthread_rwlock_tryrdlock) are one function, one example; the symbol
+ * counts are printed too. --min-accept applies to functions. The
  * analysers are pure, so an aarch64 library can be analysed on an x86_64
  * machine and the other way round. Nothing is loaded or executed.
  *
@@ -36,8 +40,10 @@ struct sym {
 
 struct reason {
   int code;
-  size_t count;
-  char examples[4][200];
+  size_t count;   /* distinct addresses */
+  size_t symbols; /* symbols at them */
+  GElf_Addr example_addr[4];
+  char examples[4][400];
 };
 
 static int by_addr(const void *a, const void *b) {
@@ -124,6 +130,11 @@ static int analyse_file(const char *path, int examples) {
 
   struct reason reasons[64];
   size_t nr = 0, nfunc = 0, nifunc = 0, accepted = 0;
+  size_t naddr = 0, addr_accepted = 0;
+  /* The last function address seen (symbols are sorted by address) and
+   * whether one of its symbols was refused. */
+  GElf_Addr cur = 0;
+  int have_cur = 0, cur_refused = 0;
   for (size_t i = 0; i < na; i++) {
     const struct sym *s = &all[i];
     if (s->type == STT_GNU_IFUNC)
@@ -131,6 +142,13 @@ static int analyse_file(const char *path, int examples) {
     if (s->type != STT_FUNC)
       continue;
     nfunc++;
+    if (!have_cur || s->addr != cur) {
+      addr_accepted += have_cur && !cur_refused;
+      naddr++;
+      cur = s->addr;
+      have_cur = 1;
+      cur_refused = 0;
+    }
     int code;
     char detail[200] = "";
     size_t avail = 0;
@@ -154,8 +172,8 @@ static int analyse_file(const char *path, int examples) {
       /* Its .cold part, when the table has one. */
       char cold_name[512];
       snprintf(cold_name, sizeof cold_name, "%s.cold", s->name);
-      struct hp_code c = {.addr = s->addr, .bytes = bytes,
-                          .size = s->size, .tail = tail};
+      struct hp_code c = {
+          .addr = s->addr, .bytes = bytes, .size = s->size, .tail = tail};
       for (size_t k = 0; k < na; k++)
         if (all[k].size && !strcmp(all[k].name, cold_name)) {
           size_t cav;
@@ -174,15 +192,61 @@ static int analyse_file(const char *path, int examples) {
       continue;
     }
     struct reason *r = reason_for(reasons, &nr, code);
-    if (r->count < (size_t)examples && r->count < 4)
+    r->symbols++;
+    if (cur_refused)
+      continue; /* another name of a function already counted */
+    cur_refused = 1;
+    if (r->count < (size_t)examples && r->count < 4) {
+      r->example_addr[r->count] = s->addr;
       snprintf(r->examples[r->count], sizeof r->examples[0], "`%s`%s%s",
                s->name, *detail ? ": " : "", detail);
+    }
     r->count++;
   }
+  addr_accepted += have_cur && !cur_refused;
+  /* Each example names the function's other symbols. */
+  for (size_t i = 0; i < nr; i++)
+    for (size_t k = 0; k < reasons[i].count && k < (size_t)examples && k < 4;
+         k++) {
+      char also[256] = "";
+      size_t o = 0;
+      const char *first = NULL;
+      for (size_t j = 0; j < na; j++) {
+        if (all[j].addr != reasons[i].example_addr[k] ||
+            all[j].type != STT_FUNC)
+          continue;
+        if (!first) {
+          first = all[j].name;
+          continue;
+        }
+        int dup = !strcmp(all[j].name, first);
+        for (size_t q = 0; q < j && !dup; q++)
+          dup = all[q].addr == all[j].addr && all[q].type == STT_FUNC &&
+                !strcmp(all[q].name, all[j].name);
+        if (!dup && o + strlen(all[j].name) + 8 < sizeof also)
+          o += (size_t)snprintf(also + o, sizeof also - o, "%s`%s`",
+                                o ? ", " : "", all[j].name);
+      }
+      if (o) {
+        char *e = reasons[i].examples[k];
+        size_t el = strlen(e);
+        /* After the name: "`name` (also `x`, `y`): detail". */
+        char *colon = strstr(e, "`: ");
+        size_t at = colon ? (size_t)(colon - e) + 1 : el;
+        char rest[400];
+        snprintf(rest, sizeof rest, "%s", e + at);
+        snprintf(e + at, sizeof reasons[i].examples[k] - at, " (also %s)%s",
+                 also, rest);
+      }
+    }
   const char *base = strrchr(path, '/');
   printf("### %s (%s)\n\n", base ? base + 1 : path, isa->name);
-  printf("%zu STT_FUNC symbols (%s): %zu accepted (%.2f%%), %zu refused.",
-         nfunc, tsh.sh_type == SHT_SYMTAB ? ".symtab" : ".dynsym", accepted,
+  printf("%zu functions (distinct addresses of %zu STT_FUNC symbols in "
+         "%s): %zu accepted (%.2f%%), %zu refused. By symbol: %zu accepted "
+         "(%.2f%%), %zu refused.",
+         naddr, nfunc, tsh.sh_type == SHT_SYMTAB ? ".symtab" : ".dynsym",
+         addr_accepted, naddr ? 100.0 * addr_accepted / naddr : 0.0,
+         naddr - addr_accepted, accepted,
          nfunc ? 100.0 * accepted / nfunc : 0.0, nfunc - accepted);
   if (nifunc)
     printf(" Not counted: %zu STT_GNU_IFUNC symbols (resolvers, refused "
@@ -190,12 +254,12 @@ static int analyse_file(const char *path, int examples) {
            nifunc);
   printf("\n\n");
   if (nr) {
-    printf("| refused | count | examples |\n|---|---:|---|\n");
+    printf("| refused | functions | symbols | examples |\n"
+           "|---|---:|---:|---|\n");
     for (size_t i = 0; i < nr; i++) {
-      printf("| `%s` | %zu | ", hotpatch_err_name(reasons[i].code),
-             reasons[i].count);
-      for (size_t k = 0; k < reasons[i].count && k < (size_t)examples &&
-                         k < 4;
+      printf("| `%s` | %zu | %zu | ", hotpatch_err_name(reasons[i].code),
+             reasons[i].count, reasons[i].symbols);
+      for (size_t k = 0; k < reasons[i].count && k < (size_t)examples && k < 4;
            k++) {
         /* A '|' in a disassembly would end the Markdown cell. */
         for (char *p = reasons[i].examples[k]; *p; p++)
@@ -210,9 +274,12 @@ static int analyse_file(const char *path, int examples) {
   free(all);
   elf_end(elf);
   close(fd);
-  if (min_accept >= 0 && (!nfunc || 100.0 * accepted / nfunc < min_accept)) {
-    fprintf(stderr, "hotpatch-analyse: %s: %.2f%% accepted, below %.2f%%\n",
-            path, nfunc ? 100.0 * accepted / nfunc : 0.0, min_accept);
+  if (min_accept >= 0 &&
+      (!naddr || 100.0 * addr_accepted / naddr < min_accept)) {
+    fprintf(stderr,
+            "hotpatch-analyse: %s: %.2f%% of functions accepted, below "
+            "%.2f%%\n",
+            path, naddr ? 100.0 * addr_accepted / naddr : 0.0, min_accept);
     return 3;
   }
   return 0;
@@ -232,8 +299,9 @@ int main(int argc, char **argv) {
       continue;
     }
     if (argv[i][0] == '-') {
-      fprintf(stderr, "usage: hotpatch-analyse [--examples N] [--min-accept PERCENT] "
-                      "FILE...\n");
+      fprintf(stderr,
+              "usage: hotpatch-analyse [--examples N] [--min-accept PERCENT] "
+              "FILE...\n");
       return 2;
     }
     first = 0;

@@ -78,6 +78,10 @@ struct hp_code {
                              patching it re-enters the replacement             \
                              (allowed, reported) */
 #define HP_SITE_FAR 0x80u /* analysed for the far (absolute) entry */
+#define HP_SITE_NO_WINDOW                                                      \
+  0x100u /* kept on a failed analysis (HOTPATCH_ERELOC): the references are    \
+            too far apart for one trampoline in direct range of them all;      \
+            the far entry jump, which needs no such window, may still work */
 
 struct hp_site {
   uint64_t func;     /* the function's entry (hp_code.addr) */

@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,4 +152,27 @@ int cm_run_child(void (*fn)(void)) {
     return 128 + WTERMSIG(st);
   }
   return WEXITSTATUS(st);
+}
+
+void cm_deny_mprotect(int mask, int value) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 4),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+               offsetof(struct seccomp_data, args[2])),
+      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (unsigned)mask),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)value, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof f / sizeof *f, f};
+  CM_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) == 0, "%s",
+           strerror(errno));
+  int rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+  if (rc != 0 && errno == EINVAL && cm_under_qemu()) {
+    fprintf(stderr, "SKIP: qemu-user refuses PR_SET_SECCOMP (EINVAL), so "
+                    "that a guest cannot block the host calls it needs\n");
+    exit(CM_SKIP);
+  }
+  CM_CHECK(rc == 0, "PR_SET_SECCOMP: %s", strerror(errno));
 }

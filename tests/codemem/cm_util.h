@@ -28,6 +28,11 @@ int cm_rwx_lines(char *first, size_t cap);
  * each side) in the upper part of the address space, or 0. */
 uintptr_t cm_free_area(size_t len);
 
+/* Install a seccomp filter (irrevocable: in a child) refusing with EACCES
+ * every mprotect whose prot & mask == value; exits CM_SKIP under qemu-user,
+ * which refuses seccomp for its guests. */
+void cm_deny_mprotect(int mask, int value);
+
 /* Machine code for "return n" (int), and its length. */
 size_t cm_ret_code(uint8_t *buf, int n);
 

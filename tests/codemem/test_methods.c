@@ -9,13 +9,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
+#include <link.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cm_util.h"
@@ -222,6 +222,65 @@ static void forced_procmem_writes_and_restores(void **state) {
   run_forced(HP_WRITE_PROC_MEM);
 }
 
+/* A thread inside dl_iterate_phdr holds the loader's lock until it is
+ * told to go (or 10 s pass: only so that a regression ends). */
+static int phdr_pipe[2];
+static atomic_int
+    phdr_state; /* 1 inside the callback, 2 released, 3 timed out */
+
+static int phdr_wait_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)info;
+  (void)size;
+  (void)arg;
+  atomic_store(&phdr_state, 1);
+  struct pollfd p = {phdr_pipe[0], POLLIN, 0};
+  atomic_store(&phdr_state, poll(&p, 1, 10000) == 1 ? 2 : 3);
+  return 1;
+}
+
+static void *phdr_holder(void *arg) {
+  (void)arg;
+  dl_iterate_phdr(phdr_wait_cb, NULL);
+  return NULL;
+}
+
+/* Preparing a write (here rw, which checks for the library's own code)
+ * does not wait for the loader's lock. */
+static void child_prepare_while_the_loader_lock_is_held(void) {
+  setenv("HOTPATCH_WRITE_METHOD", "rw", 1);
+  CM_CHECK(hp_write_method() == HP_WRITE_RW, "%s", hotpatch_last_error());
+  CM_CHECK(pipe(phdr_pipe) == 0, "pipe: %s", strerror(errno));
+  pthread_t t;
+  CM_CHECK(pthread_create(&t, NULL, phdr_holder, NULL) == 0, "thread");
+  while (atomic_load(&phdr_state) == 0)
+    usleep(1000);
+  struct hp_write w;
+  int own = hp_write_prepare(&w, (uintptr_t)fx_ret42, 4);
+  char own_detail[256];
+  snprintf(own_detail, sizeof own_detail, "%s", hotpatch_last_error());
+  uint8_t *ext = map_code_file();
+  int ext_rc = hp_write_prepare(&w, (uintptr_t)ext, 4);
+  int state = atomic_load(&phdr_state);
+  CM_CHECK(write(phdr_pipe[1], "x", 1) == 1, "release");
+  pthread_join(t, NULL);
+  CM_CHECK(state == 1,
+           "hp_write_prepare returned only after the thread holding the "
+           "loader's lock %s",
+           state == 2 ? "was released" : "gave up after 10 s");
+  CM_CHECK(own == HOTPATCH_ECODEWRITE && strstr(own_detail, "own code"),
+           "own code: %s: %s", hotpatch_err_name(own), own_detail);
+  CM_CHECK(ext_rc == 0 && w.method == HP_WRITE_RW, "foreign code: %s",
+           hotpatch_err_name(ext_rc));
+  hp_write_finish(&w);
+  munmap(ext, 4096);
+}
+
+static void preparing_a_write_does_not_wait_for_the_loader_lock(void **state) {
+  (void)state;
+  assert_int_equal(cm_run_child(child_prepare_while_the_loader_lock_is_held),
+                   0);
+}
+
 static void child_bogus(void) {
   setenv("HOTPATCH_WRITE_METHOD", "bogus", 1);
   CM_CHECK(hp_write_method() == HOTPATCH_ECODEWRITE, "accepted 'bogus'");
@@ -285,26 +344,7 @@ static void under_mdwe_the_probe_picks_procmem_and_writes_work(void **state) {
 /* A seccomp filter refusing (EACCES) any mprotect asking for both write
  * and execute, as a hardened service's might. */
 static void deny_rwx_mprotect(void) {
-  struct sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 4),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-               offsetof(struct seccomp_data, args[2])),
-      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, PROT_WRITE | PROT_EXEC),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_WRITE | PROT_EXEC, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = {sizeof f / sizeof *f, f};
-  CM_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) == 0, "%s",
-           strerror(errno));
-  int rc = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
-  if (rc != 0 && errno == EINVAL && cm_under_qemu()) {
-    fprintf(stderr, "SKIP: qemu-user refuses PR_SET_SECCOMP (EINVAL), so "
-                    "that a guest cannot block the host calls it needs\n");
-    exit(CM_SKIP);
-  }
-  CM_CHECK(rc == 0, "PR_SET_SECCOMP: %s", strerror(errno));
+  cm_deny_mprotect(PROT_WRITE | PROT_EXEC, PROT_WRITE | PROT_EXEC);
   void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
                  -1, 0);
   CM_CHECK(mprotect(p, 4096, PROT_READ | PROT_WRITE | PROT_EXEC) != 0 &&
@@ -350,11 +390,16 @@ static void seccomp_denying_rwx_leads_to_rw_and_procmem(void **state) {
   assert_int_equal(rc, 0);
 }
 
-static void child_seccomp_after_probe(void) {
+/* mprotect(rwx) worked at the probe, and a seccomp filter refuses it by
+ * the time of the commit. */
+static void commit_under_a_late_filter(int expect_fallback) {
   CM_CHECK(hp_write_method() == HP_WRITE_RWX, "%s", hotpatch_last_error());
+  CM_CHECK(!!(hp_write_methods() & 1u << HP_WRITE_PROC_MEM) == expect_fallback,
+           "mask 0x%x", hp_write_methods());
   struct hp_write w;
   uintptr_t own = (uintptr_t)fx_ret42;
   CM_CHECK(hp_write_prepare(&w, own, 4) == 0, "%s", hotpatch_last_error());
+  CM_CHECK(w.method == HP_WRITE_RWX, "method %d", w.method);
   deny_rwx_mprotect();
   uint8_t old[8], neu[8];
   size_t len = cm_ret_code(old, 42);
@@ -362,22 +407,94 @@ static void child_seccomp_after_probe(void) {
   char before[5], after[5];
   CM_CHECK(cm_perms(own, before) == 0, "unmapped");
   int rc = hp_write_commit(&w, old, neu);
-  CM_CHECK(rc == HOTPATCH_ECODEWRITE, "commit gave %s", hotpatch_err_name(rc));
-  CM_CHECK(memcmp((void *)own, old, len) == 0, "bytes changed");
   CM_CHECK(cm_perms(own, after) == 0 && strcmp(before, after) == 0,
            "perms %s before, %s after", before, after);
   CM_CHECK(hp_write_verify(&w) == 0, "%s", hotpatch_last_error());
+  if (expect_fallback) {
+    /* Through the /proc/self/mem opened at prepare: written, and the
+     * protection never changed. */
+    CM_CHECK(rc == 0, "commit gave %s", hotpatch_err_name(rc));
+    CM_CHECK(memcmp((void *)own, neu, len) == 0, "bytes not written");
+    CM_CHECK(fx_ret42() == 47, "own code returns %d", fx_ret42());
+    CM_CHECK(hp_write_commit(&w, neu, old) == 0, "writing back");
+  } else {
+    CM_CHECK(rc == HOTPATCH_ECODEWRITE, "commit gave %s",
+             hotpatch_err_name(rc));
+  }
+  CM_CHECK(memcmp((void *)own, old, len) == 0, "bytes changed");
   hp_write_finish(&w);
   CM_CHECK(fx_ret42() == 42, "own code");
-  /* Pools fall back to /proc/self/mem. */
-  near_blocks_work(own, 0);
+  /* Pools fall back to /proc/self/mem, or refuse. */
+  if (expect_fallback) {
+    near_blocks_work(own, 0);
+  } else {
+    struct hp_near b;
+    CM_CHECK(hp_near_alloc(own - (64u << 20), own + (64u << 20), 16, 16, &b) ==
+                 0,
+             "%s", hotpatch_last_error());
+    CM_CHECK(hp_near_write(&b, neu, len) == HOTPATCH_ECODEWRITE, "near write");
+    hp_near_free(&b);
+  }
   check_no_rwx();
 }
 
+static void child_seccomp_after_probe(void) { commit_under_a_late_filter(1); }
+
 static void
-rwx_refused_after_the_probe_writes_nothing_and_pools_fall_back(void **state) {
+rwx_refused_after_the_probe_falls_back_to_procmem_and_pools_too(void **state) {
   (void)state;
   int rc = cm_run_child(child_seccomp_after_probe);
+  if (rc == CM_SKIP) {
+    print_message("SKIP: see the child's reason above\n");
+    skip();
+  }
+  assert_int_equal(rc, 0);
+}
+
+/* Forced rwx: /proc/self/mem is not among the methods, so nothing to fall
+ * back to: refused, nothing written. */
+static void child_seccomp_after_forced_rwx(void) {
+  setenv("HOTPATCH_WRITE_METHOD", "rwx", 1);
+  commit_under_a_late_filter(0);
+}
+
+static void
+rwx_refused_after_the_probe_without_procmem_writes_nothing(void **state) {
+  (void)state;
+  int rc = cm_run_child(child_seccomp_after_forced_rwx);
+  if (rc == CM_SKIP) {
+    print_message("SKIP: see the child's reason above\n");
+    skip();
+  }
+  assert_int_equal(rc, 0);
+}
+
+/* After an rwx write to a pool, mprotect back to r-x is refused (a filter
+ * refusing exactly r-x): the pool page must not stay rwx. */
+static void child_rx_refused_after_a_pool_write(void) {
+  CM_CHECK(hp_write_method() == HP_WRITE_RWX, "%s", hotpatch_last_error());
+  uintptr_t own = (uintptr_t)fx_ret42;
+  struct hp_near b;
+  CM_CHECK(hp_near_alloc(own - (64u << 20), own + (64u << 20), 16, 16, &b) == 0,
+           "%s", hotpatch_last_error());
+  cm_deny_mprotect(PROT_READ | PROT_WRITE | PROT_EXEC, PROT_READ | PROT_EXEC);
+  uint8_t code[8];
+  size_t len = cm_ret_code(code, 5);
+  int rc = hp_near_write(&b, code, len);
+  CM_CHECK(rc == HOTPATCH_ECODEWRITE, "near write gave %s",
+           hotpatch_err_name(rc));
+  CM_CHECK(strstr(hotpatch_last_error(), "left r--") != NULL, "%s",
+           hotpatch_last_error());
+  char perms[5];
+  CM_CHECK(cm_perms(b.addr, perms) == 0 && strcmp(perms, "r--p") == 0,
+           "pool page is %s", perms);
+  check_no_rwx();
+  hp_near_free(&b);
+}
+
+static void a_pool_page_is_never_left_rwx_when_rx_is_refused(void **state) {
+  (void)state;
+  int rc = cm_run_child(child_rx_refused_after_a_pool_write);
   if (rc == CM_SKIP) {
     print_message("SKIP: see the child's reason above\n");
     skip();
@@ -390,11 +507,15 @@ int main(void) {
       cmocka_unit_test(forced_rwx_writes_and_restores),
       cmocka_unit_test(forced_rw_writes_foreign_code_and_refuses_its_own),
       cmocka_unit_test(forced_procmem_writes_and_restores),
+      cmocka_unit_test(preparing_a_write_does_not_wait_for_the_loader_lock),
       cmocka_unit_test(unknown_forced_method_is_refused),
       cmocka_unit_test(under_mdwe_the_probe_picks_procmem_and_writes_work),
       cmocka_unit_test(seccomp_denying_rwx_leads_to_rw_and_procmem),
       cmocka_unit_test(
-          rwx_refused_after_the_probe_writes_nothing_and_pools_fall_back),
+          rwx_refused_after_the_probe_falls_back_to_procmem_and_pools_too),
+      cmocka_unit_test(
+          rwx_refused_after_the_probe_without_procmem_writes_nothing),
+      cmocka_unit_test(a_pool_page_is_never_left_rwx_when_rx_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,12 +10,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "cm_util.h"
 #include "hotpatch.h"
+#include "maps.h"
 #include "nearmem.h"
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -309,6 +311,119 @@ static void a_free_gap_at_the_window_edge_is_found(void **state) {
   check_empty();
 }
 
+/* The test helper that fills a window must undo only what it did: a
+ * PROT_NONE mapping of someone else in the window (a loader's guard
+ * region) stays, and a window cut into many gaps is emptied entirely. */
+static void
+unreserving_a_window_undoes_only_its_own_reservations(void **state) {
+  (void)state;
+  const size_t n = 80, span = 2 * n * CM_PAGE;
+  uintptr_t lo = cm_free_area(span);
+  assert_true(lo != 0);
+  /* Someone's readable pages at every other page, and one PROT_NONE page
+   * of theirs: 79 gaps, more than a fixed table of 64 would hold. */
+  uintptr_t guard = lo + CM_PAGE;
+  for (size_t i = 0; i < n; i++)
+    hp_test_reserve_at(lo + 2 * i * CM_PAGE, CM_PAGE);
+  for (size_t i = 1; i < n; i++)
+    assert_int_equal(
+        mprotect((void *)(lo + 2 * i * CM_PAGE), CM_PAGE, PROT_READ), 0);
+  hp_test_reserve_at(guard, CM_PAGE);
+  /* lo itself stays PROT_NONE next to the guard: the kernel may show them
+   * as one ---p line. */
+  hp_test_reserve_window(lo, lo + span);
+  char perms[5];
+  for (size_t i = 0; i < 2 * n; i++) {
+    hp_test_perms(lo + i * CM_PAGE, perms);
+    assert_true(perms[0] != '\0');
+  }
+  hp_test_unreserve_window(lo, lo + span);
+  hp_test_perms(lo, perms);
+  assert_string_equal(perms, "---p");
+  hp_test_perms(guard, perms);
+  assert_string_equal(perms, "---p");
+  for (size_t i = 1; i < n; i++) {
+    hp_test_perms(lo + 2 * i * CM_PAGE, perms);
+    assert_string_equal(perms, "r--p");
+    hp_test_perms(lo + (2 * i + 1) * CM_PAGE, perms);
+    if (perms[0])
+      fail_msg("gap page 0x%lx still mapped %s after unreserving",
+               (unsigned long)(lo + (2 * i + 1) * CM_PAGE), perms);
+  }
+  munmap((void *)lo, span);
+}
+
+/* Where pools may go, from a synthetic snapshot of the maps. */
+static size_t candidates(const char *text, uint64_t lo, uint64_t hi,
+                         size_t stack_room, struct hp_near_cand *c,
+                         size_t cap) {
+  struct hp_maps m;
+  assert_int_equal(hp_maps_parse(text, &m), 0);
+  assert_true(2 * (m.n + 1) <= cap);
+  size_t n = hp_near_candidates(&m, lo, hi, 64, 16, stack_room, c);
+  hp_maps_free(&m);
+  return n;
+}
+
+/* The main stack grows down into the gap below [stack] up to its limit:
+ * no pool goes there, however near the window's middle it is. */
+static void pools_leave_the_main_stack_room_to_grow(void **state) {
+  (void)state;
+  const uint64_t stack = 0x7f0100000000ull, room = 9 * MIB;
+  char text[512];
+  snprintf(text, sizeof text,
+           "555555554000-555555558000 r-xp 00000000 08:01 12 /usr/bin/x\n"
+           "555555560000-555555581000 rw-p 00000000 00:00 0          "
+           "[heap]\n"
+           "7f0000000000-7f0000200000 r-xp 00000000 08:01 13 /l/libc.so.6\n"
+           "%llx-%llx rw-p 00000000 00:00 0                          "
+           "[stack]\n",
+           (unsigned long long)stack, (unsigned long long)(stack + 0x21000));
+  struct hp_maps m;
+  assert_int_equal(hp_maps_parse(text, &m), 0);
+  assert_int_equal(m.n, 4);
+  assert_true(m.v[1].heap && !m.v[1].stack);
+  assert_true(m.v[3].stack && !m.v[3].heap);
+  assert_true(!m.v[0].stack && !m.v[2].stack);
+  hp_maps_free(&m);
+
+  /* A window from libc to past the stack, its middle just below it. */
+  const uint64_t lo = 0x7f0000200000ull, hi = stack + 2 * GIB;
+  struct hp_near_cand c[16];
+  size_t n = candidates(text, lo, hi, room, c, 16);
+  int at_edge = 0;
+  assert_true(n > 0);
+  for (size_t i = 0; i < n; i++) {
+    uint64_t a = c[i].addr, e = c[i].addr + c[i].size;
+    if (e > stack - room && a < stack)
+      fail_msg("pool 0x%llx-0x%llx inside the stack's room 0x%llx-0x%llx",
+               (unsigned long long)a, (unsigned long long)e,
+               (unsigned long long)(stack - room), (unsigned long long)stack);
+    at_edge |= e == stack - room;
+  }
+  assert_true(at_edge); /* the gap's high end moved down by the room */
+  /* Without a room the same gap ends at the stack: the check above is
+   * what keeps it free. */
+  n = candidates(text, lo, hi, 0, c, 16);
+  at_edge = 0;
+  for (size_t i = 0; i < n; i++)
+    at_edge |= c[i].addr + c[i].size == stack;
+  assert_true(at_edge);
+
+  /* A gap below the stack smaller than its room gets no pool at all. */
+  snprintf(text, sizeof text,
+           "7f0000000000-%llx r-xp 00000000 08:01 13 /l/libc.so.6\n"
+           "%llx-%llx rw-p 00000000 00:00 0 [stack]\n",
+           (unsigned long long)(stack - 4 * MIB), (unsigned long long)stack,
+           (unsigned long long)(stack + 0x21000));
+  n = candidates(text, lo, stack - 1, room, c, 16);
+  for (size_t i = 0; i < n; i++)
+    fail_msg("pool 0x%llx+0x%zx in a gap smaller than the stack's room",
+             (unsigned long long)c[i].addr, c[i].size);
+  n = candidates(text, lo, stack - 1, 0, c, 16);
+  assert_true(n > 0);
+}
+
 static void invalid_requests_are_refused(void **state) {
   (void)state;
   struct hp_near b;
@@ -371,6 +486,8 @@ int main(void) {
       cmocka_unit_test(writes_are_visible_and_the_page_stays_rx),
       cmocka_unit_test(a_full_window_gives_enonear_and_maps_nothing),
       cmocka_unit_test(a_free_gap_at_the_window_edge_is_found),
+      cmocka_unit_test(unreserving_a_window_undoes_only_its_own_reservations),
+      cmocka_unit_test(pools_leave_the_main_stack_room_to_grow),
       cmocka_unit_test(invalid_requests_are_refused),
       cmocka_unit_test(a_forked_child_allocates_and_writes),
   };

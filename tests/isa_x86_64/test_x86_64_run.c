@@ -21,6 +21,7 @@
 
 #include "arch/isa.h"
 #include "hotpatch.h"
+#include "hp_maps.h"
 #include "rewrite/fixtures.h"
 
 #define PAGE 4096ull
@@ -209,6 +210,7 @@ int main(void) {
     tests[i].name = names[i];
     tests[i].test_func = fixture_runs_relocated;
     tests[i].initial_state = (void *)c;
+    tests[i].teardown_func = hp_test_no_rwx_left;
   }
   int rc = _cmocka_run_group_tests("isa_x86_64_run", tests, n, NULL, NULL);
   for (size_t i = 0; i < n; i++)

@@ -28,6 +28,7 @@ long fx_short4_tight(long a, long b);
 long fx_ret1_tight(long a, long b);
 long fx_after_tight(long a, long b);
 long fx_ret1_pad(long a, long b);
+long fx_get_pc(long a, long b);
 
 /* Argument pairs take both directions of every branch. fx_ret1_tight
  * returns whatever rax held: it is only ever refused. */
@@ -151,6 +152,13 @@ const struct fx_case fx_cases[] = {
     {"fx_after_tight",
      fx_after_tight,
      0,
+     0,
+     0,
+     {{0, 0}, {1, 2}, {-7, 3}, {100, 1}},
+     0},
+    {"fx_get_pc",
+     fx_get_pc,
+     HOTPATCH_ERELOC,
      0,
      0,
      {{0, 0}, {1, 2}, {-7, 3}, {100, 1}},

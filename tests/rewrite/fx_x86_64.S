@@ -272,6 +272,23 @@ fx_ret1_pad:
         .size fx_ret1_pad, . - fx_ret1_pad
         .fill 15, 1, 0xcc
 
+/* The get-PC idiom: e8 00 00 00 00 (call the next instruction), 58 (pop
+ * rax): rax is the address of the pop. Moved, the call would push the
+ * trampoline's address instead (refused). The result is a - b only when
+ * rax is the pop's own address. */
+        .p2align 4
+        .globl fx_get_pc
+        .type fx_get_pc, @function
+fx_get_pc:
+        call 1f
+1:      pop rax
+        lea rcx, [rip + 1b]
+        sub rax, rcx
+        add rax, rdi
+        sub rax, rsi
+        ret
+        .size fx_get_pc, . - fx_get_pc
+
 /* Bounds the last fixture for tests that find the next symbol by hand. */
         .p2align 4
         .globl fx_x86_64_end

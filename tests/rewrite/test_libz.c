@@ -5,7 +5,8 @@
  * original through its trampoline. A round trip of several MiB through the
  * patched library must produce byte-identical output to the unpatched run,
  * the counters must show exactly the calls made, and removing every site
- * must give back libz's original bytes.
+ * must give back libz's original bytes (each function and the padding
+ * after it a site may use).
  */
 #include "hp_test.h"
 
@@ -32,7 +33,8 @@ struct lz_func {
   char name[64];
   struct hp_target t;
   struct hp_site_rt rt;
-  uint8_t *before;
+  uint8_t *before; /* the function and the tail the analyser saw */
+  size_t nbefore;
 };
 
 static struct lz_func funcs[LZ_MAX];
@@ -174,8 +176,14 @@ static void every_libz_export_passes_through_its_trampoline(void **state) {
       refused++;
       continue;
     }
-    f->before = malloc(f->t.size);
-    memcpy(f->before, (const void *)f->t.addr, f->t.size);
+    f->before = malloc(f->t.size + HP_TAIL_MAX);
+    assert_non_null(f->before);
+    struct hp_code code;
+    assert_int_equal(hp_site_read_code(&f->t, f->before, NULL, &code), 0);
+    f->nbefore = code.size + code.tail;
+    const struct hp_site *st = &f->rt.s;
+    assert_true(st->addr >= f->t.addr &&
+                st->addr + st->len <= f->t.addr + f->nbefore);
     lz_origs[i] = hp_site_original(&f->rt);
   }
   assert_int_equal(refused, 0);
@@ -184,6 +192,7 @@ static void every_libz_export_passes_through_its_trampoline(void **state) {
     assert_int_equal(hp_site_arm(&funcs[i].rt), 0);
     assert_int_equal(hp_site_install(&funcs[i].rt), 0);
     hp_site_disarm(&funcs[i].rt);
+    assert_int_equal(hp_site_verify(&funcs[i].rt), 0);
   }
   assert_int_equal(hp_test_count_rwx(), 0);
   memset(lz_counts, 0, sizeof lz_counts);
@@ -214,8 +223,13 @@ static void every_libz_export_passes_through_its_trampoline(void **state) {
     assert_int_equal(hp_site_arm(&funcs[i].rt), 0);
     assert_int_equal(hp_site_remove(&funcs[i].rt), 0);
     hp_site_disarm(&funcs[i].rt);
+    assert_int_equal(hp_site_verify(&funcs[i].rt), 0);
+    const struct hp_site *st = &funcs[i].rt.s;
+    assert_memory_equal((const void *)(uintptr_t)st->addr,
+                        funcs[i].before + (st->addr - funcs[i].t.addr),
+                        st->len);
     assert_memory_equal((const void *)funcs[i].t.addr, funcs[i].before,
-                        funcs[i].t.size);
+                        funcs[i].nbefore);
     hp_site_release(&funcs[i].rt);
     free(funcs[i].before);
   }

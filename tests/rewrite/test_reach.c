@@ -63,6 +63,7 @@ static void patch_and_call(struct hp_site_rt *rt, const struct fx_case *c,
   assert_int_equal(hp_site_arm(rt), 0);
   assert_int_equal(hp_site_install(rt), 0);
   hp_site_disarm(rt);
+  assert_int_equal(hp_site_verify(rt), 0);
   long calls = g_calls;
   for (int i = 0; i < FX_NARGS; i++)
     assert_int_equal(c->fn(c->args[i][0], c->args[i][1]), want[i]);
@@ -70,6 +71,7 @@ static void patch_and_call(struct hp_site_rt *rt, const struct fx_case *c,
   assert_int_equal(hp_site_arm(rt), 0);
   assert_int_equal(hp_site_remove(rt), 0);
   hp_site_disarm(rt);
+  assert_int_equal(hp_site_verify(rt), 0);
   assert_memory_equal((const void *)rt->s.addr, rt->s.orig, rt->s.len);
   (void)t;
 }
@@ -135,9 +137,8 @@ static int fill_window(void **state) {
 }
 
 static int empty_window(void **state) {
-  (void)state;
   hp_test_unreserve_window(win_lo, win_hi);
-  return 0;
+  return hp_test_no_rwx_left(state);
 }
 
 static void full_window_uses_the_far_entry_or_fails_cleanly(void **state) {
@@ -185,17 +186,84 @@ static void full_window_refuses_a_short_function_cleanly(void **state) {
   assert_non_null(strstr(hotpatch_last_error(), "far entry jump"));
   assert_int_equal(hp_near_mapped(), mapped);
   assert_memory_equal((const void *)t.addr, before, t.size < 64 ? t.size : 64);
+  assert_int_equal(hp_test_count_rwx(), 0);
 }
+
+#if defined(__x86_64__)
+/* Code at a low address whose first instruction computes an address
+ * beyond user space (lea rax, [rip + d] = 0xfffffffffffff000; add rax,
+ * rdi; sub rax, rsi; ret): no trampoline can have it in disp32 reach, so
+ * the near plan is refused (HP_SITE_NO_WINDOW), and the pipeline takes the
+ * far entry jump with the lea's absolute form instead. */
+static void an_unreachable_reference_takes_the_far_entry(void **state) {
+  (void)state;
+  void *page = NULL;
+  for (uintptr_t a = 0x10000; a < 0x40000000 && !page; a += 0x10000) {
+    void *p = mmap((void *)a, 4096, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == (void *)a)
+      page = p;
+    else if (p != MAP_FAILED)
+      munmap(p, 4096);
+  }
+  if (!page)
+    fail_msg("no free page below 1 GiB for code that references past the "
+             "end of user space");
+  uintptr_t at = (uintptr_t)page;
+  uint32_t d = (uint32_t)(-(int64_t)(at + 7 + 0x1000));
+  const uint8_t code[] = {0x48,
+                          0x8d,
+                          0x05,
+                          (uint8_t)d,
+                          (uint8_t)(d >> 8),
+                          (uint8_t)(d >> 16),
+                          (uint8_t)(d >> 24),
+                          0x48,
+                          0x01,
+                          0xf8,
+                          0x48,
+                          0x29,
+                          0xf0,
+                          0xc3};
+  memset(page, 0xcc, 4096);
+  memcpy(page, code, sizeof code);
+  assert_int_equal(mprotect(page, 4096, PROT_READ | PROT_EXEC), 0);
+  struct fx_case c = {.name = "low page",
+                      .fn = (long (*)(long, long))page,
+                      .args = {{0, 0}, {1, 2}, {-7, 3}, {100, 1}}};
+  for (int i = 0; i < FX_NARGS; i++)
+    assert_int_equal(c.fn(c.args[i][0], c.args[i][1]),
+                     -0x1000 + c.args[i][0] - c.args[i][1]);
+  struct hp_target t = {.addr = at, .size = sizeof code, .code_end = at + 4096};
+  snprintf(t.object, sizeof t.object, "a test page");
+  struct hp_site_rt rt;
+  int rc = hp_site_prepare(&rt, &t, (uintptr_t)pass_through);
+  if (rc)
+    fprintf(stderr, "%s\n", hotpatch_last_error());
+  assert_int_equal(rc, 0);
+  assert_true(rt.s.flags & HP_SITE_FAR);
+  assert_int_equal(rt.s.len, sizeof code);
+  patch_and_call(&rt, &c, &t);
+  hp_site_release(&rt);
+  assert_memory_equal(page, code, sizeof code);
+  munmap(page, 4096);
+}
+#endif
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(far_replacement_is_reached_through_a_stub),
-      cmocka_unit_test_setup_teardown(
-          full_window_uses_the_far_entry_or_fails_cleanly, fill_window,
-          empty_window),
-      cmocka_unit_test_setup_teardown(
-          full_window_refuses_a_short_function_cleanly, fill_window,
-          empty_window),
+    cmocka_unit_test_teardown(far_replacement_is_reached_through_a_stub,
+                              hp_test_no_rwx_left),
+#if defined(__x86_64__)
+    cmocka_unit_test_teardown(an_unreachable_reference_takes_the_far_entry,
+                              hp_test_no_rwx_left),
+#endif
+    cmocka_unit_test_setup_teardown(
+        full_window_uses_the_far_entry_or_fails_cleanly, fill_window,
+        empty_window),
+    cmocka_unit_test_setup_teardown(
+        full_window_refuses_a_short_function_cleanly, fill_window,
+        empty_window),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

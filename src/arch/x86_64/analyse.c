@@ -225,6 +225,15 @@ int hp_x86_decode(csh h, const uint8_t *bytes, size_t max, uint64_t addr,
       return hp_fail(HOTPATCH_ERELOC,
                      "%s at 0x%" PRIx64 ": relative branch without a target",
                      text, addr);
+    /* call next; pop reg: the get-PC idiom. Moved, the pushed address
+     * would be the trampoline's, and the code would compute its data's
+     * addresses from there. */
+    if (x->kind == HP_X86_CALL && x->target == addr + x->len)
+      return hp_fail(HOTPATCH_ERELOC,
+                     "%s at 0x%" PRIx64 ": a call to the next instruction "
+                     "reads its own address (get-PC idiom); moved to a "
+                     "trampoline it would push the trampoline's address",
+                     text, addr);
     return 0;
   }
 
@@ -445,11 +454,13 @@ static int set_windows(const struct hp_x86_insn *mv, unsigned nmv,
     window_add(&lo, &hi, x->target);
     constrained = 1;
   }
-  if (constrained && lo > hi)
+  if (constrained && lo > hi) {
+    s->flags |= HP_SITE_NO_WINDOW;
     return hp_fail(HOTPATCH_ERELOC,
                    "the instructions at 0x%" PRIx64 " reference addresses too "
                    "far apart for one trampoline to reach them all",
                    s->addr);
+  }
   if (constrained) {
     s->tramp_lo = lo;
     s->tramp_hi = hi;
@@ -558,8 +569,10 @@ out:
   cs_close(&h);
   if (rc < 0) {
     uint64_t func = s->func;
+    uint32_t keep = s->flags & HP_SITE_NO_WINDOW;
     memset(s, 0, sizeof *s);
     s->func = func;
+    s->flags = keep;
   }
   return rc;
 }

@@ -64,8 +64,12 @@ static int fits_rel32(uint64_t to, uint64_t from_end) {
   return d >= INT32_MIN && d <= INT32_MAX;
 }
 
+/* jmp [rip+0]; the literal follows: no register, no push/ret. Tracked
+ * (no notrack prefix, unlike the trampolines' jumps in relocate.c): the
+ * entry jump and the stub go only to a replacement's entry, which starts
+ * with endbr64 when it is built for IBT (-fcf-protection); a process
+ * enforcing IBT has every object built so. */
 static void put_abs_jmp(uint8_t *p, uint64_t to) {
-  /* jmp [rip+0]; the literal follows: no register, no push/ret. */
   static const uint8_t jmp_rip[6] = {0xff, 0x25, 0, 0, 0, 0};
   memcpy(p, jmp_rip, sizeof jmp_rip);
   for (int i = 0; i < 8; i++)

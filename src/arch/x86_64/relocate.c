@@ -15,6 +15,8 @@
 /* Extra bytes of the far RIP-relative form around the instruction:
  * lea rsp,[rsp-128]; push r; mov r,imm64; ...; pop r; lea rsp,[rsp+128]. */
 #define FAR_RIPREL_EXTRA (5 + 1 + 10 + 1 + 8)
+/* notrack jmp [rip+0] and the address (see put_abs_jmp). */
+#define FAR_JMP_LEN 15
 
 struct rel {
   struct hp_x86_insn x;
@@ -33,13 +35,13 @@ static uint32_t rel_size(const struct rel *r) {
   case HP_X86_RIPREL:
     return r->far ? r->x.len + FAR_RIPREL_EXTRA : r->x.len;
   case HP_X86_JMP:
-    return r->far ? 14 : 5;
+    return r->far ? FAR_JMP_LEN : 5;
   case HP_X86_JCC:
-    return r->far ? 16 : 6;
+    return r->far ? 2 + FAR_JMP_LEN : 6;
   case HP_X86_CALL:
     return r->far ? 16 : 5;
   case HP_X86_LOOP:
-    return r->x.len + 2 + (r->far ? 14 : 5);
+    return r->x.len + 2 + (r->far ? FAR_JMP_LEN : 5);
   default:
     return r->x.len;
   }
@@ -89,9 +91,18 @@ static void put_rel32(struct out *o, uint64_t to, uint64_t at) {
   /* The field is the last 4 bytes of the instruction. */
   put32(o, (uint32_t)(to - (at + o->n + 4)));
 }
-/* jmp [rip+0] and the address: no register, no push/ret. */
+/*
+ * notrack jmp [rip+0] and the address: no register, no push/ret. Every
+ * absolute jump of a trampoline lands in the middle of code (the jump
+ * back, a moved jmp/jcc/loop's target), where there is no endbr64: under
+ * IBT a tracked indirect jump there faults. The 3e prefix (a DS override,
+ * ignored in 64-bit mode without CET) marks it untracked. User-space IBT
+ * has to honour notrack: GCC's -fcf-protection emits `notrack jmp` for
+ * switch tables, whose case labels have no endbr64 either. Calls stay
+ * tracked (call [rip+2]): their targets are function entries.
+ */
 static void put_abs_jmp(struct out *o, uint64_t to) {
-  PUT(o, 0xff, 0x25, 0, 0, 0, 0);
+  PUT(o, 0x3e, 0xff, 0x25, 0, 0, 0, 0);
   put64(o, to);
 }
 
@@ -157,7 +168,7 @@ static void emit(const struct rel *rs, const struct rel *r, uint64_t at,
   case HP_X86_JCC:
     if (r->far) {
       /* The inverted condition skips the absolute jump. */
-      PUT(o, (uint8_t)(0x70 | (x->cc ^ 1)), 14);
+      PUT(o, (uint8_t)(0x70 | (x->cc ^ 1)), FAR_JMP_LEN);
       put_abs_jmp(o, t);
     } else {
       PUT(o, 0x0f, (uint8_t)(0x80 | x->cc));
@@ -180,7 +191,7 @@ static void emit(const struct rel *rs, const struct rel *r, uint64_t at,
      * decrement rcx) with rel8 = +2 onto a jump to the target; falling
      * through jumps over that jump. */
     putn(o, x->bytes, x->len - 1u);
-    PUT(o, 2, 0xeb, r->far ? 14 : 5);
+    PUT(o, 2, 0xeb, r->far ? FAR_JMP_LEN : 5);
     put_jmp(o, t, at, r->far);
     return;
   default:
@@ -262,7 +273,7 @@ int hp_x86_relocate(const struct hp_site *s, uint64_t at, uint8_t *buf,
     }
     if (!back_far && !fits_rel32(s->addr + s->len, at + off + 5))
       back_far = 1;
-    total = off + (back_far ? 14 : 5);
+    total = off + (back_far ? FAR_JMP_LEN : 5);
     if (!grew)
       break;
   }

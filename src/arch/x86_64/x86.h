@@ -59,8 +59,8 @@ int hp_x86_open(csh *h);
  * `in` (a cs_malloc'ed buffer) and classify it into `out`.
  *   HOTPATCH_EDECODE  not an instruction within `max` bytes
  *   HOTPATCH_ERELOC   a PC-relative form this backend cannot move (xbegin,
- *                     an operand-size prefixed branch, an unknown reader of
- *                     RIP)
+ *                     an operand-size prefixed branch, a call to the next
+ *                     instruction (get-PC), an unknown reader of RIP)
  */
 int hp_x86_decode(csh h, const uint8_t *bytes, size_t max, uint64_t addr,
                   cs_insn *in, struct hp_x86_insn *out);
