@@ -116,38 +116,75 @@ static const char *hp_kind_name(enum hp_tx_kind k) {
                              : "hotpatch_replace";
 }
 
-static int hp_transition(hotpatch_patch *p, const struct hotpatch_opts *o,
-                         enum hp_tx_kind kind) {
-  const char *what = hp_kind_name(kind);
-  hp_clear_error();
-  if (!p)
-    return hp_fail(HOTPATCH_EINVAL, "%s: NULL handle", what);
-  int rc = hp_transition_begin(what, p);
-  if (rc)
-    return rc;
-  if (!hp_registry_contains(p)) {
-    rc = hp_fail(HOTPATCH_EINVAL, "%s: not a loaded patch", what);
-    hp_transition_end();
-    return rc;
+/* A failed switch that could not undo every write (tx->left_changed):
+ * keep alive what the sites may reach, and say what state that is. */
+static void hp_keep_half_switched(struct hp_tx *tx) {
+  struct hotpatch_patch *p = tx->p;
+  char detail[HP_ERROR_MAX];
+  hp_error_save(detail);
+  if (tx->kind == HP_TX_APPLY) {
+    hp_bookkeeping(tx);
+    hp_error("patch '%s' is left APPLIED with part of its code switched: "
+             "hotpatch_revert() restores what was written",
+             p->desc->name);
+  } else if (tx->kind == HP_TX_REVERT) {
+    hp_tx_abort(tx);
+    hp_error("patch '%s' stays APPLIED with part of its code reverted: "
+             "hotpatch_revert() again finishes it",
+             p->desc->name);
+  } else {
+    hp_tx_keep(tx);
+    hp_error("replace with patch '%s' failed half-way: the applied patches "
+             "stay APPLIED, and neither they nor '%s' can be unloaded; "
+             "restart the process to be sure of its code",
+             p->desc->name, p->desc->name);
   }
+  hp_error_restore(detail);
+}
+
+/* What an action's summary line reports. */
+struct hp_summary {
+  const char *noop; /* why there was nothing to do, or NULL */
+  int tries, resends;
+  uint64_t pause_ns;
+};
+
+/* SPEC §7: one line per action, whatever happened: the result, the
+ * longest pause, the stops tried and the signals sent again. */
+static void hp_action_log(const char *what, const char *name, int rc,
+                          const struct hp_summary *sum) {
+  char stats[128];
+  snprintf(stats, sizeof stats, "pause %.3f ms, %d tr%s, %d signal resend%s",
+           sum->pause_ns / 1e6, sum->tries, sum->tries == 1 ? "y" : "ies",
+           sum->resends, sum->resends == 1 ? "" : "s");
+  if (!rc)
+    hp_info("%s '%s': ok%s%s%s; %s", what, name, sum->noop ? " (" : "",
+            sum->noop ? sum->noop : "", sum->noop ? ": nothing to do)" : "",
+            stats);
+  else
+    hp_error("%s '%s': %s; %s: %s", what, name, hotpatch_err_name(rc), stats,
+             hotpatch_last_error());
+}
+
+/* The action under the transition token; *sum filled for the log. */
+static int hp_transition_locked(hotpatch_patch *p, const struct hotpatch_opts *o,
+                                enum hp_tx_kind kind, struct hp_summary *sum) {
+  const char *what = hp_kind_name(kind);
+  if (!hp_registry_contains(p))
+    return hp_fail(HOTPATCH_EINVAL, "%s: not a loaded patch", what);
   if (kind == HP_TX_APPLY && (p->desc->flags & HOTPATCH_REPLACE))
     kind = HP_TX_REPLACE;
   /* SPEC §3: apply of an APPLIED patch, revert of a LOADED one: 0, and
    * nothing else happens (rc untouched, no hook). */
   if (p->applied != (kind == HP_TX_REVERT)) {
-    hp_transition_end();
-    hp_info("%s '%s': already %s, nothing to do", what, p->desc->name,
-            p->applied ? "applied" : "not applied");
+    sum->noop = p->applied ? "already applied" : "not applied";
     return 0;
   }
   struct hp_tx tx;
-  rc = kind == HP_TX_REVERT ? hp_plan_revert(&tx, p)
-                            : hp_plan_apply(&tx, p, kind == HP_TX_REPLACE);
+  int rc = kind == HP_TX_REVERT ? hp_plan_revert(&tx, p)
+                                : hp_plan_apply(&tx, p, kind == HP_TX_REPLACE);
   if (rc) {
     p->rc = rc;
-    hp_transition_end();
-    hp_error("%s '%s': %s: %s", what, p->desc->name, hotpatch_err_name(rc),
-             hotpatch_last_error());
     return rc;
   }
   tx.timeout_ms = o ? o->timeout_ms : 0;
@@ -165,20 +202,21 @@ static int hp_transition(hotpatch_patch *p, const struct hotpatch_opts *o,
       hp_tx_abort(&tx);
       p->rc = rc;
       hp_transition_close(p);
-      hp_transition_end();
-      hp_error("%s '%s': vetoed by its %s hook: %d", what, p->desc->name,
-               kind == HP_TX_REVERT ? "pre_revert" : "pre_apply", rc);
-      hp_fail(rc, "%s '%s': vetoed by its %s hook (it returned %d)", what,
-              p->desc->name, kind == HP_TX_REVERT ? "pre_revert" : "pre_apply",
-              rc);
-      return rc;
+      return hp_fail(rc, "%s '%s': vetoed by its %s hook (it returned %d)",
+                     what, p->desc->name,
+                     kind == HP_TX_REVERT ? "pre_revert" : "pre_apply", rc);
     }
   }
   rc = hp_tx_run(&tx);
-  if (rc)
-    hp_tx_abort(&tx);
-  else
+  sum->tries = tx.tries;
+  sum->resends = tx.resends;
+  sum->pause_ns = tx.pause_ns;
+  if (!rc)
     hp_bookkeeping(&tx);
+  else if (tx.left_changed)
+    hp_keep_half_switched(&tx);
+  else
+    hp_tx_abort(&tx);
   p->rc = rc;
   char detail[HP_ERROR_MAX];
   hp_error_save(detail);
@@ -188,17 +226,29 @@ static int hp_transition(hotpatch_patch *p, const struct hotpatch_opts *o,
     hp_transition_relock();
   }
   hp_transition_close(p);
-  hp_transition_end();
   hp_error_restore(detail); /* the post hook may have called the library */
-  if (rc)
-    hp_error("%s '%s': %s after %d tr%s, longest pause %.3f ms: %s", what,
-             p->desc->name, hotpatch_err_name(rc), tx.tries,
-             tx.tries == 1 ? "y" : "ies", tx.pause_ns / 1e6,
-             hotpatch_last_error());
-  else
-    hp_info("%s '%s': done, %zu function(s), pause %.3f ms, %d tr%s", what,
-            p->desc->name, p->nfuncs, tx.pause_ns / 1e6, tx.tries,
-            tx.tries == 1 ? "y" : "ies");
+  return rc;
+}
+
+static int hp_transition(hotpatch_patch *p, const struct hotpatch_opts *o,
+                         enum hp_tx_kind kind) {
+  const char *what = hp_kind_name(kind);
+  struct hp_summary sum = {0};
+  hp_clear_error();
+  int rc = p ? hp_transition_begin(what, p)
+             : hp_fail(HOTPATCH_EINVAL, "%s: NULL handle", what);
+  if (rc) {
+    hp_action_log(what, p ? "?" : "(null)", rc, &sum);
+    return rc;
+  }
+  /* Copied while the token is held: the line is logged after it is
+   * given back, when another thread may unload the patch. */
+  char name[HP_NAME_MAX + 1] = "?";
+  if (hp_registry_contains(p))
+    snprintf(name, sizeof name, "%s", p->desc->name);
+  rc = hp_transition_locked(p, o, kind, &sum);
+  hp_transition_end();
+  hp_action_log(what, name, rc, &sum);
   return rc;
 }
 

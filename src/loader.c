@@ -272,6 +272,11 @@ int hotpatch_unload(hotpatch_patch *p) {
   else if (p->applied) /* semantics D.5: EINVAL, as Xen */
     rc = hp_fail(HOTPATCH_EINVAL, "patch '%s' is applied; revert it first",
                  p->desc->name);
+  else if (p->pinned)
+    rc = hp_fail(HOTPATCH_EBUSY,
+                 "patch '%s' stays loaded: a replace with it failed half-way "
+                 "and code may still jump to its replacements",
+                 p->desc->name);
   if (rc) {
     hp_transition_end();
     return rc;

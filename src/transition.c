@@ -18,6 +18,7 @@
  * removes, an equal word may be a saved PC (a signal frame that
  * interrupted its first instruction), so it counts.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -100,7 +101,7 @@ static int hp_chg_add(struct hp_tx *tx, struct hp_fn *fn,
     return hp_fail(HOTPATCH_ENOMEM, "out of memory");
   tx->chg = c;
   tx->chg[tx->nchg++] = (struct hp_change){fn, newtop, hp_fn_bytes(fn, fn->top),
-                                           hp_fn_bytes(fn, newtop)};
+                                           hp_fn_bytes(fn, newtop), 0};
   return 0;
 }
 
@@ -197,33 +198,44 @@ static void hp_sleep_ns(uint64_t ns) {
     ;
 }
 
-/* Undo changes [0, n) after a failed write. AS-safe. */
+/* Undo changes [0, n) after a failed write; an undo that fails is
+ * counted, and the report after the release says what each site holds.
+ * AS-safe. */
 static void hp_tx_undo(struct hp_tx *tx, size_t n) {
   while (n-- > 0) {
     struct hp_change *c = &tx->chg[n];
-    int rc = hp_site_commit(&c->fn->site, c->to, c->from);
-    if (rc && !tx->rollback_rc)
-      tx->rollback_rc = rc;
+    if (!c->already && hp_site_commit(&c->fn->site, c->to, c->from))
+      tx->undo_failed++;
   }
 }
 
 /*
- * While parked: every site must hold what the plan expects before
- * anything runs or is written, then the quiesced hook, then the writes.
- * A failed write undoes those done and, if the hook flipped state
- * already, runs its mirror so state and code agree again. AS-safe (the
- * hooks are, by contract).
+ * While parked: every site must hold what the plan expects (or already
+ * what it writes) before anything runs or is written, then the quiesced
+ * hook, then the writes. A failed write undoes those done and, if the
+ * hook flipped state already, runs its mirror so state and code agree
+ * again. AS-safe (the hooks are, by contract).
  */
 static int hp_tx_switch(struct hp_tx *tx) {
-  for (size_t i = 0; i < tx->nchg; i++)
-    if (!hp_site_holds(&tx->chg[i].fn->site, tx->chg[i].from)) {
+  for (size_t i = 0; i < tx->nchg; i++) {
+    struct hp_change *c = &tx->chg[i];
+    c->already = 0;
+    if (hp_site_holds(&c->fn->site, c->from))
+      continue;
+    if (!hp_site_holds(&c->fn->site, c->to)) {
       tx->failed_chg = (int)i;
       return HOTPATCH_ECHANGED;
     }
+    c->already = 1;
+  }
   if (tx->quiesced_before)
     tx->quiesced_before(tx->p);
   for (size_t i = 0; i < tx->nchg; i++) {
     struct hp_change *c = &tx->chg[i];
+    if (c->already)
+      continue;
+    if (hp_park_test_parked_hook)
+      hp_park_test_parked_hook(i, tx->kind != HP_TX_REVERT);
     int rc = hp_site_commit(&c->fn->site, c->from, c->to);
     if (rc) {
       tx->failed_chg = (int)i;
@@ -238,6 +250,98 @@ static int hp_tx_switch(struct hp_tx *tx) {
   return 0;
 }
 
+/* What a function's bytes are now, in words (after the release: code
+ * pages are readable, even one left writable by a failed mprotect). */
+static void hp_tx_holds(const struct hp_tx *tx, const struct hp_change *c,
+                        char *out, size_t cap) {
+  const struct hp_site_rt *site = &c->fn->site;
+  if (hp_site_holds(site, site->s.orig)) {
+    snprintf(out, cap, "runs its original code");
+    return;
+  }
+  const struct hp_layer *ls[] = {c->newtop, c->fn->top};
+  for (size_t k = 0; k < 2; k++)
+    for (const struct hp_layer *l = ls[k]; l; l = l->below)
+      if (hp_site_holds(site, l->entry)) {
+        if (l->p == tx->p)
+          snprintf(out, cap, "jumps to its replacement");
+        else
+          snprintf(out, cap, "jumps to the replacement of patch '%s'",
+                   l->p->desc->name);
+        return;
+      }
+  snprintf(out, cap, "holds bytes of neither");
+}
+
+/*
+ * After a failed switch, threads running: say why the write failed and,
+ * for every site written (those before the failed one, undone or not, and
+ * the failed one after HOTPATCH_EIO, which may have left its bytes in),
+ * what it holds now if that is not what it held before. Any such site
+ * sets tx->left_changed. Returns rc.
+ */
+static int hp_tx_report(struct hp_tx *tx, int rc) {
+  const struct hp_change *bad = &tx->chg[tx->failed_chg];
+  const struct hp_fn *fn = bad->fn;
+  char cause[HP_ERROR_MAX / 2], left[HP_ERROR_MAX / 2];
+  const char *pname = tx->p->desc->name, *obj = fn->t.object;
+  /* The function's name as the patch changing it calls it. */
+  const struct hp_layer *named = bad->newtop ? bad->newtop : fn->top;
+  const char *fname = named ? named->fr->f->target : "?";
+  if (rc == HOTPATCH_ECHANGED)
+    snprintf(cause, sizeof cause,
+             "the code of '%s' in %s changed since it was prepared "
+             "(someone else patched it?)",
+             fname, obj);
+  else if (rc == HOTPATCH_ECODEWRITE)
+    snprintf(cause, sizeof cause,
+             "the code of '%s' in %s could not be written (the page could "
+             "not be made writable, or the write was refused)",
+             fname, obj);
+  else if (rc == HOTPATCH_EIO)
+    snprintf(cause, sizeof cause,
+             "writing the code of '%s' in %s left a page without its "
+             "protection (mprotect refused to restore it)",
+             fname, obj);
+  else
+    snprintf(cause, sizeof cause, "writing the code of '%s' in %s failed (%s)",
+             fname, obj, hotpatch_strerror(rc));
+  struct hp_report r = {left, sizeof left, 0, 0};
+  size_t written = (size_t)tx->failed_chg + (rc == HOTPATCH_EIO);
+  for (size_t i = 0; i < written; i++) {
+    const struct hp_change *c = &tx->chg[i];
+    if (c->already)
+      continue;
+    int changed = !hp_site_holds(&c->fn->site, c->from);
+    char prot[256] = "", holds[192];
+    if (hp_site_verify(&c->fn->site)) {
+      snprintf(prot, sizeof prot, ", %s", hotpatch_last_error());
+      changed = 1;
+    }
+    if (!changed)
+      continue;
+    tx->left_changed = 1;
+    const struct hp_layer *l = c->newtop ? c->newtop : c->fn->top;
+    hp_tx_holds(tx, c, holds, sizeof holds);
+    hp_report_add(&r, "'%s' %s%s", l ? l->fr->f->target : "?", holds, prot);
+  }
+  hp_report_end(&r);
+  if (!tx->left_changed)
+    return hp_fail(rc, "%s '%s': %s; nothing was changed", tx->verb, pname,
+                   cause);
+  hp_fail(rc,
+          "%s '%s': %s, and the code could not be put back as it was "
+          "(%d undo%s failed): %s",
+          tx->verb, pname, cause, tx->undo_failed,
+          tx->undo_failed == 1 ? "" : "s", left);
+  /* Loudly, now: the summary line may be filtered out by a caller that
+   * only looks at the return code. */
+  hp_error("%s", hotpatch_last_error());
+  return rc;
+}
+
+static const char *hp_tries(int n) { return n == 1 ? "y" : "ies"; }
+
 /* Park, check, switch, release — retried until the deadline. No hp_fail
  * while parked (it formats): the detail is written after release. */
 static int hp_tx_loop(struct hp_tx *tx) {
@@ -247,29 +351,44 @@ static int hp_tx_loop(struct hp_tx *tx) {
    * leave a short function, short enough to try often before the
    * deadline. */
   uint64_t backoff = 1000000u;
+  const char *name = tx->p->desc->name;
   int rc;
   for (;;) {
     tx->tries++;
+    uint64_t t0 = hp_now_ns();
     rc = hp_park_stop(&tx->park, deadline);
-    if (rc) {
-      char buf[512];
+    tx->resends += tx->park.retries_signal;
+    if (!rc && hp_now_ns() - t0 > tx->stop_ns)
+      tx->stop_ns = hp_now_ns() - t0;
+    if (rc && tx->park.overflow && hp_now_ns() < deadline) {
+      /* More threads than the slots: prepare for today's count. */
+      hp_clear_error();
+      hp_park_finish(&tx->park);
+      if ((rc = hp_park_prepare(&tx->park)) != 0)
+        return hp_fail_context(rc, "%s '%s': ", tx->verb, name);
+      continue;
+    }
+    if (rc == HOTPATCH_EBUSY && !tx->park.overflow) {
+      char buf[HP_ERROR_MAX - 128];
       hp_park_describe_stragglers(&tx->park, buf, sizeof buf);
       return hp_fail(HOTPATCH_EBUSY,
                      "%s '%s': not every thread stopped within %u ms "
-                     "(%d tries): %s",
-                     tx->verb, tx->p->desc->name, tx->timeout_ms, tx->tries,
-                     buf);
+                     "(%d tr%s): %s",
+                     tx->verb, name, tx->timeout_ms, tx->tries,
+                     hp_tries(tx->tries), buf);
     }
+    if (rc) /* EIO, overflow at the deadline...: the stop's own detail */
+      return hp_fail_context(rc, "%s '%s': after %d tr%s: ", tx->verb, name,
+                             tx->tries, hp_tries(tx->tries));
     tx->who = NULL;
     tx->why = NULL;
     tx->reason = NULL;
     rc =
         hp_safepoint_check(&tx->sp, &tx->park, &tx->who, &tx->why, &tx->reason);
-    if (!rc)
+    if (!rc) {
       rc = hp_tx_switch(tx);
-    else if (tx->who) {
-      tx->who_tid = tx->who->tid;
-      memcpy(tx->who_name, tx->who->name, sizeof tx->who_name);
+      /* Whatever was written: every core serialises (an extra). */
+      hp_park_sync_core(&tx->park);
     }
     hp_park_release(&tx->park);
     uint64_t pause = tx->park.t_release_ns - tx->park.t_stop_ns;
@@ -277,7 +396,10 @@ static int hp_tx_loop(struct hp_tx *tx) {
       tx->pause_ns = pause;
     if (rc != HOTPATCH_EBUSY)
       break;
-    if (hp_now_ns() + backoff >= deadline)
+    /* Another try needs the backoff and a stop at least as slow as the
+     * slowest so far: a stop cut short by the deadline would blame
+     * threads that had no time to stop, and hide the verdict above. */
+    if (hp_now_ns() + backoff + 2 * tx->stop_ns >= deadline)
       break;
     if (tx->reason && !strcmp(tx->reason, HP_SP_MAPS_BIG)) {
       /* Threads started meanwhile outgrew the buffer: a bigger one. */
@@ -288,38 +410,19 @@ static int hp_tx_loop(struct hp_tx *tx) {
     hp_sleep_ns(backoff);
     backoff = backoff * 2 > 10000000u ? 10000000u : backoff * 2;
   }
-  if (rc == HOTPATCH_EBUSY)
+  if (rc == HOTPATCH_EBUSY) {
+    char buf[HP_ERROR_MAX - 128];
+    hp_safepoint_describe(&tx->sp, buf, sizeof buf);
     return hp_fail(HOTPATCH_EBUSY,
-                   "%s '%s': after %d tries in %u ms, thread %d '%s' is %s%s",
-                   tx->verb, tx->p->desc->name, tx->tries, tx->timeout_ms,
-                   (int)tx->who_tid, tx->who_name, tx->why ? "inside " : "",
-                   tx->why ? tx->why->what : tx->reason);
-  if (rc && tx->failed_chg < 0)
-    return hp_fail(rc, "%s '%s': %s", tx->verb, tx->p->desc->name,
-                   hotpatch_strerror(rc));
-  if (rc) {
-    const struct hp_fn *fn = tx->chg[tx->failed_chg].fn;
-    if (tx->rollback_rc)
-      return hp_fail(rc,
-                     "%s '%s': writing the entry of the function at %#lx in "
-                     "%s failed (%s), and undoing the writes before it "
-                     "failed too (%s): some functions may be switched",
-                     tx->verb, tx->p->desc->name, (unsigned long)fn->t.addr,
-                     fn->t.object, hotpatch_err_name(rc),
-                     hotpatch_err_name(tx->rollback_rc));
-    if (rc == HOTPATCH_ECHANGED)
-      return hp_fail(rc,
-                     "%s '%s': the code at %#lx in %s changed since it was "
-                     "prepared (someone else patched it?); nothing was "
-                     "changed",
-                     tx->verb, tx->p->desc->name, (unsigned long)fn->t.addr,
-                     fn->t.object);
-    return hp_fail(rc,
-                   "%s '%s': writing the entry of the function at %#lx in %s "
-                   "failed (%s); nothing was changed",
-                   tx->verb, tx->p->desc->name, (unsigned long)fn->t.addr,
-                   fn->t.object, hotpatch_strerror(rc));
+                   "%s '%s': after %d tr%s in %u ms, not every thread is at "
+                   "a safe point: %s",
+                   tx->verb, name, tx->tries, hp_tries(tx->tries),
+                   tx->timeout_ms, buf);
   }
+  if (rc && tx->failed_chg < 0)
+    return hp_fail(rc, "%s '%s': %s", tx->verb, name, hotpatch_strerror(rc));
+  if (rc)
+    return hp_tx_report(tx, rc);
   return 0;
 }
 
@@ -365,7 +468,9 @@ int hp_tx_run(struct hp_tx *tx) {
     hp_site_disarm(&tx->chg[i].fn->site);
   hp_park_finish(&tx->park);
   hp_safepoint_finish(&tx->sp);
-  if (rc && tx->kind != HP_TX_REVERT)
+  /* A half-switched apply keeps its originals: switched sites reach
+   * replacements that call them. */
+  if (rc && tx->kind != HP_TX_REVERT && !tx->left_changed)
     hp_set_originals(tx->layers, tx->p->nfuncs, 0);
   return rc;
 }
@@ -421,4 +526,13 @@ void hp_tx_abort(struct hp_tx *tx) {
   free(tx->hot);
   tx->hot = NULL;
   tx->nhot = tx->caphot = 0;
+}
+
+void hp_tx_keep(struct hp_tx *tx) {
+  /* Neither stack describes the sites now: keep both alive. The new
+   * layers and the fns made for them are never freed. */
+  tx->layers = NULL;
+  tx->nmade = 0;
+  tx->p->pinned = 1;
+  hp_tx_abort(tx);
 }

@@ -19,6 +19,17 @@
  *                 applied stack is the caller's), freeing what the
  *                 transition removed.
  *   hp_tx_abort   after a failed run or a veto: free what plan made.
+ *   hp_tx_keep    after a replace that could not undo every write
+ *                 (left_changed): the old stack stays as it is and the
+ *                 new layers are leaked, since sites may reach either;
+ *                 the patch is pinned (unload refuses it). A half-switched
+ *                 apply is committed instead (the patch counts as APPLIED,
+ *                 so a revert restores what is there), and a half-switched
+ *                 revert just leaves the patch APPLIED.
+ *
+ * A site that already holds the bytes a change writes is left alone (a
+ * revert after a half-switched action finds some sites done); one that
+ * holds neither the bytes expected nor those is HOTPATCH_ECHANGED.
  *
  * The registry lock is held by the caller throughout plan, run, commit
  * and abort.
@@ -41,6 +52,7 @@ struct hp_change {
   struct hp_fn *fn;
   struct hp_layer *newtop; /* NULL: back to the original bytes */
   const uint8_t *from, *to;
+  int already; /* the site held `to` when the window opened: not written */
 };
 
 struct hp_tx {
@@ -66,14 +78,16 @@ struct hp_tx {
   struct hp_safepoint sp;
   struct hp_park park;
   int tries;
+  int resends;       /* signals sent again, over every try */
   uint64_t pause_ns; /* the longest parked window */
+  uint64_t stop_ns;  /* the longest time a stop took to park everyone */
   const struct hp_slot *who;
   const struct hp_hot *why;
   const char *reason;
-  pid_t who_tid;
-  char who_name[16];
-  int failed_chg;  /* index of a change whose write failed, or -1 */
-  int rollback_rc; /* a write undoing a failed switch failed too */
+  int failed_chg;   /* index of a change whose write failed, or -1 */
+  int undo_failed;  /* writes undoing a failed switch that failed too */
+  int left_changed; /* after a failed switch: some site is not as before,
+                       so what it may reach must stay (hp_tx_keep) */
 };
 
 int hp_tx_plan_apply(struct hp_tx *tx, struct hotpatch_patch *p);
@@ -82,5 +96,6 @@ int hp_tx_plan_replace(struct hp_tx *tx, struct hotpatch_patch *p);
 int hp_tx_run(struct hp_tx *tx);
 void hp_tx_commit(struct hp_tx *tx);
 void hp_tx_abort(struct hp_tx *tx);
+void hp_tx_keep(struct hp_tx *tx);
 
 #endif

@@ -2,8 +2,8 @@
 /*
  * A switch that fails half-way, through hotpatch_apply/hotpatch_revert:
  * the code of the second function changes under the engine
- * (HOTPATCH_ECHANGED), its page cannot be made writable
- * (HOTPATCH_ECODEWRITE), or its protection cannot be put back
+ * (HOTPATCH_ECHANGED), its page cannot be made writable and
+ * /proc/self/mem cannot be written either (HOTPATCH_ECODEWRITE), or its protection cannot be put back
  * (HOTPATCH_EIO); and the undo of the first function fails too. The
  * detail must say which it was and what every function runs now; a failed
  * undo is logged at error level and keeps the patch APPLIED, so that what
@@ -164,7 +164,7 @@ static int failed_undo_child(void) {
   CHECK(strstr(loud, "could not be put back"), 24); /* loudly */
   /* Kept: unload would take away what the code may reach. */
   CHECK(hotpatch_is_applied(patch) == 1, 25);
-  CHECK(hotpatch_unload(patch) == HOTPATCH_EBUSY, 26);
+  CHECK(hotpatch_unload(patch) == HOTPATCH_EINVAL, 26);
   /* Whoever wrote ap_value puts it back; revert then finishes. */
   ap_poke_code(addr_of(ap_value), value_orig, 16);
   ap_poke_code(addr_of(ap_other), other_orig, 16);
@@ -226,6 +226,10 @@ static void deny_mprotect(size_t site, int install) {
   if (!deny_rc && page_of(ap_value) != page_of(ap_other))
     deny_rc = ap_deny_syscall(SYS_mprotect, 0, ~0ull, page_of(ap_value),
                               deny_prot < 0 ? -1 : 2, (uint64_t)deny_prot);
+  /* And the commit's fallback, a pwrite to /proc/self/mem: no method is
+   * left for this thread. */
+  if (!deny_rc && deny_prot < 0)
+    deny_rc = ap_deny_syscall(SYS_pwrite64, 0, 0, 0, -1, 0);
 }
 
 static int refused_child(int eio) {
