@@ -7,7 +7,8 @@
  * (HOTPATCH_EIO); and the undo of the first function fails too. The
  * detail must say which it was and what every function runs now; a failed
  * undo is logged at error level and keeps the patch APPLIED, so that what
- * the switched code reaches (trampolines, replacements) stays alive.
+ * the switched code reaches (trampolines, replacements) stays alive; a
+ * replace that fails so keeps the applied stack and pins the new patch.
  *
  * The changes are made by hp_park_test_parked_hook, called while every
  * other thread is parked right before each site is written; the refused
@@ -179,6 +180,80 @@ static void an_undo_that_fails_is_loud_and_keeps_the_patch(void **state) {
   assert_int_equal(ap_in_child(failed_undo_child), 0);
 }
 
+/* --- a replace that fails half-way --------------------------------------- */
+
+static long (*cumul_old_value)(long);
+static long cumul_value(long x) { return cumul_old_value(x) + 5000; }
+static long cumul_other(long x) { return x * 3 + 7000; }
+
+static hotpatch_patch *register_cumulative(void) {
+  static const struct hotpatch_func funcs[] = {
+      {.target = "ap_value",
+       .replacement = (void *)cumul_value,
+       .original = (void **)&cumul_old_value},
+      {.target = "ap_other", .replacement = (void *)cumul_other},
+      {0}};
+  static const struct hotpatch_desc d = {.magic = HOTPATCH_MAGIC,
+                                         .abi = HOTPATCH_ABI,
+                                         .name = "cumulative",
+                                         .flags = HOTPATCH_REPLACE,
+                                         .funcs = funcs};
+  hotpatch_patch *p = NULL;
+  if (hotpatch_register(&d, &p))
+    fprintf(stderr, "child: register: %s\n", hotpatch_last_error());
+  return p;
+}
+
+/* ap_value is the first change: already switched to the cumulative
+ * patch when ap_other's turns comes. Both are spoilt: ap_other's write
+ * meets changed bytes, ap_value's undo too. */
+static void spoil_both(size_t site, int install) {
+  if (site == 1 && install) {
+    uint8_t b = other_entry[0] ^ 0xff;
+    ap_poke_code(addr_of(ap_other), &b, 1);
+    b = value_entry[0] ^ 0x55;
+    ap_poke_code(addr_of(ap_value), &b, 1);
+  }
+}
+
+static int failed_replace_child(void) {
+  int rc = learn();
+  if (rc)
+    return rc;
+  CHECK(hotpatch_apply(patch, NULL) == 0 && ap_value(5) == 1006, 60);
+  hotpatch_patch *cumul = register_cumulative();
+  CHECK(cumul != NULL, 61);
+  hotpatch_set_logger(capture, NULL);
+  hp_park_test_parked_hook = spoil_both;
+  rc = hotpatch_apply(cumul, NULL);
+  hp_park_test_parked_hook = NULL;
+  fprintf(stderr, "child: %s: %s\n  logged: %s\n", hotpatch_err_name(rc),
+          hotpatch_last_error(), loud);
+  CHECK(rc == HOTPATCH_ECHANGED, 62);
+  CHECK(has("replace 'cumulative'") && has("could not be put back"), 63);
+  CHECK(has("'ap_value' holds bytes of neither"), 64);
+  CHECK(strstr(loud, "could not be put back"), 65);
+  /* Neither stack describes the code: the applied one stays, and the new
+   * one can never be unloaded (its replacements may be reached). */
+  CHECK(hotpatch_is_applied(patch) == 1 && hotpatch_is_applied(cumul) == 0,
+        66);
+  CHECK(hotpatch_unload(cumul) == HOTPATCH_EBUSY && has("stays loaded"), 67);
+  /* Whoever spoilt the bytes puts the applied patch's back: its code,
+   * trampolines and originals are all alive, and it reverts. */
+  ap_poke_code(addr_of(ap_value), value_entry, 16);
+  ap_poke_code(addr_of(ap_other), other_entry, 16);
+  CHECK(ap_value(5) == 1006 && ap_other(5) == 2015, 68);
+  CHECK(hotpatch_revert(patch, NULL) == 0, 69);
+  CHECK(ap_value(5) == 6 && ap_other(5) == 15, 70);
+  CHECK(!memcmp((void *)addr_of(ap_value), value_orig, 16), 71);
+  return 0;
+}
+
+static void a_replace_that_fails_half_way_keeps_both_alive(void **state) {
+  (void)state;
+  assert_int_equal(ap_in_child(failed_replace_child), 0);
+}
+
 /* --- ECHANGED on revert, undone ----------------------------------------- */
 
 static void change_other_entry(size_t site, int install) {
@@ -320,6 +395,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_changed_second_site_is_undone_and_said),
       cmocka_unit_test(an_undo_that_fails_is_loud_and_keeps_the_patch),
+      cmocka_unit_test(a_replace_that_fails_half_way_keeps_both_alive),
       cmocka_unit_test(a_revert_that_meets_changed_code_is_undone),
       cmocka_unit_test(a_write_refused_with_a_failed_undo_is_kept_applied),
       cmocka_unit_test(a_protection_not_restored_says_the_new_code_is_in),

@@ -45,6 +45,18 @@ size_t cm_ret_code(uint8_t *buf, int n);
 #define CM_SKIP 77
 int cm_run_child(void (*fn)(void));
 
+/* In a cmocka test: run fn in a child; a child that skipped skips the
+ * test (loudly), any other failure fails it. */
+#define CM_RUN(fn)                                                             \
+  do {                                                                         \
+    int cm_rc_ = cm_run_child(fn);                                             \
+    if (cm_rc_ == CM_SKIP) {                                                   \
+      print_message("SKIPPED: see the child's reason above\n");                \
+      skip();                                                                  \
+    }                                                                          \
+    assert_int_equal(cm_rc_, 0);                                               \
+  } while (0)
+
 #define CM_CHECK(cond, ...)                                                    \
   do {                                                                         \
     if (!(cond)) {                                                             \

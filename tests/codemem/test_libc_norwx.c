@@ -206,23 +206,14 @@ static void child_mdwe(void) {
   patch_getppid_under_running_threads(HP_WRITE_PROC_MEM);
 }
 
-static void run(void (*child)(void)) {
-  int rc = cm_run_child(child);
-  if (rc == CM_SKIP) {
-    print_message("SKIPPED: see the child's reason above\n");
-    skip();
-  }
-  assert_int_equal(rc, 0);
-}
-
 static void libc_getppid_is_patched_with_rwx_refused_by_seccomp(void **state) {
   (void)state;
-  run(child_seccomp);
+  CM_RUN(child_seccomp);
 }
 
 static void libc_getppid_is_patched_under_mdwe(void **state) {
   (void)state;
-  run(child_mdwe);
+  CM_RUN(child_mdwe);
 }
 
 int main(void) {

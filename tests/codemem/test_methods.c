@@ -199,12 +199,7 @@ static void child_forced_method(void) {
 
 static void run_forced(int method) {
   forced = method;
-  int rc = cm_run_child(child_forced_method);
-  if (rc == CM_SKIP) {
-    print_message("SKIP: see the child's reason above\n");
-    skip();
-  }
-  assert_int_equal(rc, 0);
+  CM_RUN(child_forced_method);
 }
 
 static void forced_rwx_writes_and_restores(void **state) {
@@ -333,12 +328,7 @@ static void child_mdwe(void) {
 
 static void under_mdwe_the_probe_picks_procmem_and_writes_work(void **state) {
   (void)state;
-  int rc = cm_run_child(child_mdwe);
-  if (rc == CM_SKIP) {
-    print_message("SKIP: see the child's reason above\n");
-    skip();
-  }
-  assert_int_equal(rc, 0);
+  CM_RUN(child_mdwe);
 }
 
 /* A seccomp filter refusing (EACCES) any mprotect asking for both write
@@ -382,12 +372,7 @@ static void child_seccomp_before_probe(void) {
 
 static void seccomp_denying_rwx_leads_to_rw_and_procmem(void **state) {
   (void)state;
-  int rc = cm_run_child(child_seccomp_before_probe);
-  if (rc == CM_SKIP) {
-    print_message("SKIP: see the child's reason above\n");
-    skip();
-  }
-  assert_int_equal(rc, 0);
+  CM_RUN(child_seccomp_before_probe);
 }
 
 /* mprotect(rwx) worked at the probe, and a seccomp filter refuses it by
@@ -443,12 +428,7 @@ static void child_seccomp_after_probe(void) { commit_under_a_late_filter(1); }
 static void
 rwx_refused_after_the_probe_falls_back_to_procmem_and_pools_too(void **state) {
   (void)state;
-  int rc = cm_run_child(child_seccomp_after_probe);
-  if (rc == CM_SKIP) {
-    print_message("SKIP: see the child's reason above\n");
-    skip();
-  }
-  assert_int_equal(rc, 0);
+  CM_RUN(child_seccomp_after_probe);
 }
 
 /* Forced rwx: /proc/self/mem is not among the methods, so nothing to fall
@@ -461,12 +441,7 @@ static void child_seccomp_after_forced_rwx(void) {
 static void
 rwx_refused_after_the_probe_without_procmem_writes_nothing(void **state) {
   (void)state;
-  int rc = cm_run_child(child_seccomp_after_forced_rwx);
-  if (rc == CM_SKIP) {
-    print_message("SKIP: see the child's reason above\n");
-    skip();
-  }
-  assert_int_equal(rc, 0);
+  CM_RUN(child_seccomp_after_forced_rwx);
 }
 
 /* After an rwx write to a pool, mprotect back to r-x is refused (a filter
@@ -494,12 +469,7 @@ static void child_rx_refused_after_a_pool_write(void) {
 
 static void a_pool_page_is_never_left_rwx_when_rx_is_refused(void **state) {
   (void)state;
-  int rc = cm_run_child(child_rx_refused_after_a_pool_write);
-  if (rc == CM_SKIP) {
-    print_message("SKIP: see the child's reason above\n");
-    skip();
-  }
-  assert_int_equal(rc, 0);
+  CM_RUN(child_rx_refused_after_a_pool_write);
 }
 
 int main(void) {
