@@ -161,8 +161,8 @@ int hp_park_sync_core_available(void);
 /* Non-zero: hp_park_sync_core does nothing, as where the kernel lacks it. */
 extern int hp_park_test_no_sync_core;
 /* Called by the patcher while every other thread is parked, before it
- * writes site `site` (apply.c, hp_switch): a test may change the code
- * under the engine there. Raw syscalls only. */
+ * writes change `site` (transition.c, hp_tx_switch): a test may change
+ * the code under the engine there. Raw syscalls only. */
 extern void (*hp_park_test_parked_hook)(size_t site, int install);
 /* Called by hp_park_stop before it signals anyone (threads running). */
 extern void (*hp_park_test_before_stop)(void);
