@@ -286,8 +286,7 @@ hp_scan_words(const struct hp_safepoint *sp, uintptr_t *at, uintptr_t hi) {
 /* [SP & ~7, top): the mapping holding SP and the private read-write
  * mappings directly above it (a stack split by mlock or madvise). A hit
  * the unwinder proves stale is passed over (only with the interrupted
- * context: a cooperative thread's stays), unless it is the entry of code
- * that goes away. */
+ * context: a cooperative thread's stays). */
 static const char *hp_scan_stack(struct hp_safepoint *sp,
                                  const struct hp_slot *s,
                                  const struct hp_hot **why) {
@@ -310,12 +309,6 @@ static const char *hp_scan_stack(struct hp_safepoint *sp,
   for (uintptr_t a = lo; (*why = hp_scan_words(sp, &a, top)) != NULL;
        a += sizeof(uintptr_t)) {
     if (!sp->uw || !s->uc)
-      return HP_SP_STACK;
-    /* The first byte of code that goes away (a copy of `original`, or a
-     * replacement's address, about to be called) is a live pointer
-     * wherever it is stored: no frame walk can prove it stale. */
-    uintptr_t w = hp_strip_pac(*(const volatile uintptr_t *)a);
-    if (!(*why)->entry && w == (*why)->lo)
       return HP_SP_STACK;
     if (!walking)
       hp_unwind_start(sp->uw, s->uc, lo, top);

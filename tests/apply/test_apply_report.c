@@ -256,15 +256,24 @@ static atomic_int holder_phase;
 static atomic_long holder_result;
 
 /* Keeps the original (the trampoline's first address) in a live stack
- * slot, as a thread about to call it does, then calls it. */
+ * slot, as a thread about to call it does, then calls it. Cooperative:
+ * it parks in hotpatch_safepoint(), so there is no interrupted context to
+ * unwind from and the scan's verdict stands (a signal-parked thread's
+ * slot would be proved no return address, and passed: a copy of
+ * `original` must not leave its replacement, docs/writing-patches.md). */
 __attribute__((noinline)) static void *holder_main(void *v) {
   (void)v;
+  if (hotpatch_thread_cooperative(1))
+    abort();
   volatile uintptr_t keep = (uintptr_t)ap_old_value;
   atomic_store(&holder_phase, 1);
-  while (atomic_load(&holder_phase) == 1)
+  while (atomic_load(&holder_phase) == 1) {
+    hotpatch_safepoint();
     pu_sleep_ms(1);
+  }
   long (*f)(long) = (long (*)(long))keep;
   atomic_store(&holder_result, f(41));
+  hotpatch_thread_cooperative(0);
   return NULL;
 }
 
