@@ -385,8 +385,15 @@ struct hotpatch_opts {
  * @retval HOTPATCH_ENOPAD      aarch64: a replacement on a BTI-guarded page
  *                              that only BR x16 reaches does not start with
  *                              a landing pad
+ * @retval HOTPATCH_EIO         a code page's protection could not be put
+ *                              back after a write
  * @retval other                pre_apply's non-zero return, verbatim
- * The result is also kept as hotpatch_rc(p).
+ * The result is also kept as hotpatch_rc(p). On a failure nothing has
+ * changed, with one exception, logged at error level: a write that fails
+ * in the parked window after others succeeded, whose undo fails too
+ * (ECHANGED, ECODEWRITE, EIO). The patch is then left APPLIED, part of
+ * its code switched, and hotpatch_revert() restores what was written
+ * (docs/safety.md, "When a switch fails half-way").
  * Thread-safety: safe. Not from a quiesced hook.
  */
 HOTPATCH_API int hotpatch_apply(hotpatch_patch *p,
@@ -415,7 +422,10 @@ HOTPATCH_API int hotpatch_revert(hotpatch_patch *p,
  * only `p`'s quiesced_apply does. Refused (HOTPATCH_EOPNOTSUPP) if `p` or
  * any applied patch has a pre/post hook; states of the applied patches
  * must all be carried by `p` (HOTPATCH_EINVAL). On any failure everything
- * stays as it was. Codes as for hotpatch_apply.
+ * stays as it was, but for a switch that fails half-way and cannot be
+ * undone: the applied patches then stay APPLIED, and `p` can no longer be
+ * unloaded (HOTPATCH_EBUSY), as the code may reach either. Codes as for
+ * hotpatch_apply.
  */
 HOTPATCH_API int hotpatch_replace(hotpatch_patch *p,
                                   const struct hotpatch_opts *o);
@@ -426,7 +436,8 @@ HOTPATCH_API int hotpatch_replace(hotpatch_patch *p,
  * allocated are not freed (Linux's rule). No hook runs.
  * @retval HOTPATCH_EINVAL NULL or unknown handle, or the patch is APPLIED
  * @retval HOTPATCH_EBUSY  another action is in progress (or called from a
- *                         hook)
+ *                         hook), or a replace with it failed half-way
+ *                         (see hotpatch_replace)
  */
 HOTPATCH_API int hotpatch_unload(hotpatch_patch *p);
 

@@ -99,17 +99,7 @@ static void summary(int level, const char *msg, void *arg) {
 }
 
 static int cycles(void) {
-  const char *e = getenv("HOTPATCH_TORTURE_CYCLES");
-  if (e && atoi(e) > 0)
-    return atoi(e);
-  e = getenv("HOTPATCH_TEST_UNDER_QEMU");
-  if (e && *e == '1')
-    return 300;
-#if defined(__SANITIZE_ADDRESS__)
-  return 2000;
-#else
-  return 10000;
-#endif
+  return hp_test_rounds("HOTPATCH_TORTURE_CYCLES", 10000, 2000, 300);
 }
 
 /* The CPUs this process may run on, in order; how many. */

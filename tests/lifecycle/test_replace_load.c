@@ -77,17 +77,7 @@ static void *caller(void *arg) {
 }
 
 static int cycles(void) {
-  const char *e = getenv("HOTPATCH_REPLACE_CYCLES");
-  if (e && atoi(e) > 0)
-    return atoi(e);
-  e = getenv("HOTPATCH_TEST_UNDER_QEMU");
-  if (e && *e == '1')
-    return 10;
-#if defined(__SANITIZE_ADDRESS__)
-  return 30;
-#else
-  return 100;
-#endif
+  return hp_test_rounds("HOTPATCH_REPLACE_CYCLES", 100, 30, 10);
 }
 
 /* Retry an action that a caller inside the chain made EBUSY; count. */
