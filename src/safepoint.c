@@ -15,6 +15,10 @@
  * shorter than 40 bytes, so this many entries always hold a full buffer. */
 #define HP_MAPS_MIN_LINE 32
 
+/* The most an outermost frame (libc's thread start, _start) may hold
+ * above its SP: they keep nothing there, a few words at most. */
+#define HP_OUTERMOST_MAX 1024u
+
 #define HP_MAPS_PATH "/proc/self/maps"
 /* The same for the calling thread: /proc/self/maps reads the group
  * leader's, which is empty once the leader has called pthread_exit(). Not
@@ -286,7 +290,9 @@ hp_scan_words(const struct hp_safepoint *sp, uintptr_t *at, uintptr_t hi) {
 /* [SP & ~7, top): the mapping holding SP and the private read-write
  * mappings directly above it (a stack split by mlock or madvise). A hit
  * the unwinder proves stale is passed over (only with the interrupted
- * context: a cooperative thread's stays). */
+ * context: a cooperative thread's stays); so is everything more than
+ * HP_OUTERMOST_MAX above the outermost frame when the walk reaches it
+ * cleanly. */
 static const char *hp_scan_stack(struct hp_safepoint *sp,
                                  const struct hp_slot *s,
                                  const struct hp_hot **why) {
@@ -313,9 +319,19 @@ static const char *hp_scan_stack(struct hp_safepoint *sp,
     if (!walking)
       hp_unwind_start(sp->uw, s->uc, lo, top);
     walking = 1;
-    if (!hp_unwind_stale(sp->uw, a))
+    if (hp_unwind_stale(sp->uw, a)) {
+      sp->stale++;
+      continue;
+    }
+    uintptr_t outer;
+    if (!hp_unwind_outermost(sp->uw, &outer) || a < outer + HP_OUTERMOST_MAX)
       return HP_SP_STACK;
+    /* Above the outermost frame nothing returns: the thread's TLS and
+     * descriptor, then whatever memory is adjacent (a malloc arena, even
+     * this action's own hot-range table; qemu-user's guest stacks share
+     * one host mapping with their neighbours). */
     sp->stale++;
+    return NULL;
   }
   return NULL;
 }

@@ -56,6 +56,7 @@ struct hp_unwind {
   size_t n, slot_i;
   uintptr_t top;
   const char *stop;
+  int ended; /* stop is HP_UW_END: the outermost frame, reached cleanly */
   /* Per step, from the accessors. */
   const char *fault;
   unsigned lookups;
@@ -411,6 +412,7 @@ static void hp_uw_step(struct hp_unwind *u) {
   from->start = u->lookup_start;
   if (r <= 0) {
     u->stop = r ? HP_UW_STEP : HP_UW_END;
+    u->ended = !r;
     return;
   }
   unw_word_t ip, sp;
@@ -477,6 +479,7 @@ void hp_unwind_start(struct hp_unwind *u, const ucontext_t *uc, uintptr_t lo,
   u->slot_i = 1;
   u->top = 0;
   u->stop = NULL;
+  u->ended = 0;
   u->fault = NULL;
   u->walks++;
   if (unw_init_remote(&u->cur, u->as, u) < 0 || u->fault ||
@@ -496,6 +499,7 @@ static void hp_uw_step(struct hp_unwind *u) { u->stop = HP_UW_STEP; }
 void hp_unwind_start(struct hp_unwind *u, const ucontext_t *uc, uintptr_t lo,
                      uintptr_t hi) {
   u->n = 0;
+  u->ended = 0;
   u->stop = HP_UW_STEP;
 }
 
@@ -524,6 +528,13 @@ int hp_unwind_strips_pac(void) {
 void hp_unwind_walk_all(struct hp_unwind *u) {
   while (u->n && !u->stop)
     hp_uw_step(u);
+}
+
+int hp_unwind_outermost(const struct hp_unwind *u, uintptr_t *sp) {
+  if (!u->n || !u->ended)
+    return 0;
+  *sp = u->f[u->n - 1].sp;
+  return 1;
 }
 
 void hp_unwind_new_check(struct hp_unwind *u) {

@@ -28,6 +28,32 @@ long (*ap_old_value)(long);
 static long ap_new_value(long x) { return ap_old_value(x) + 1000; }
 static long ap_new_other(long x) { return x * 3 + 2000; }
 
+hotpatch_patch *ap_register(const char *name,
+                            const struct hotpatch_func *funcs) {
+  /* Kept on a list: a patch points at its descriptor, and one the test
+   * unloaded must not show as a leak. */
+  static struct ap_desc {
+    struct hotpatch_desc d;
+    struct ap_desc *next;
+  } *all;
+  struct ap_desc *e = calloc(1, sizeof *e);
+  if (!e)
+    abort();
+  e->next = all;
+  all = e;
+  e->d = (struct hotpatch_desc){.magic = HOTPATCH_MAGIC,
+                                .abi = HOTPATCH_ABI,
+                                .name = name,
+                                .flags = HOTPATCH_REAPPLYABLE,
+                                .funcs = funcs};
+  hotpatch_patch *p;
+  if (hotpatch_register(&e->d, &p)) {
+    fprintf(stderr, "register '%s': %s\n", name, hotpatch_last_error());
+    abort();
+  }
+  return p;
+}
+
 hotpatch_patch *ap_register_value_other(const char *name) {
   static const struct hotpatch_func funcs[] = {
       {.target = "ap_value",
@@ -35,20 +61,7 @@ hotpatch_patch *ap_register_value_other(const char *name) {
        .original = (void **)&ap_old_value},
       {.target = "ap_other", .replacement = (void *)ap_new_other},
       {0}};
-  struct hotpatch_desc *d = calloc(1, sizeof *d);
-  if (!d)
-    abort();
-  *d = (struct hotpatch_desc){.magic = HOTPATCH_MAGIC,
-                              .abi = HOTPATCH_ABI,
-                              .name = name,
-                              .flags = HOTPATCH_REAPPLYABLE,
-                              .funcs = funcs};
-  hotpatch_patch *p;
-  if (hotpatch_register(d, &p)) {
-    fprintf(stderr, "register '%s': %s\n", name, hotpatch_last_error());
-    abort();
-  }
-  return p; /* d lives as long as the process: the patch points at it */
+  return ap_register(name, funcs);
 }
 
 int ap_in_child(int (*fn)(void)) {

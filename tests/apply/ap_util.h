@@ -11,6 +11,11 @@
 /* ms on CLOCK_MONOTONIC. */
 uint64_t ap_now_ms(void);
 
+/* A reapplyable patch of `funcs` (static), registered in-process; aborts
+ * on failure. */
+hotpatch_patch *ap_register(const char *name,
+                            const struct hotpatch_func *funcs);
+
 /* A patch of ap_value (x + 1 -> x + 1001, through its original) and
  * ap_other (3x -> 3x + 2000), reapplyable, registered in-process. */
 hotpatch_patch *ap_register_value_other(const char *name);

@@ -36,16 +36,7 @@ static long new_sleep_in(long ms) { return ms + 70000; }
 static hotpatch_patch *register_sleep_in(const char *name) {
   static const struct hotpatch_func funcs[] = {
       {.target = "ap_sleep_in", .replacement = (void *)new_sleep_in}, {0}};
-  struct hotpatch_desc *d = calloc(1, sizeof *d);
-  assert_non_null(d);
-  *d = (struct hotpatch_desc){.magic = HOTPATCH_MAGIC,
-                              .abi = HOTPATCH_ABI,
-                              .name = name,
-                              .flags = HOTPATCH_REAPPLYABLE,
-                              .funcs = funcs};
-  hotpatch_patch *p;
-  assert_int_equal(hotpatch_register(d, &p), 0);
-  return p;
+  return ap_register(name, funcs);
 }
 
 struct sleeper {

@@ -161,7 +161,9 @@ void sp_start(struct sp_worker *w) {
   w->ready = w->quit = w->coop_req = 0;
   w->redirect_pc = 0;
   assert_int_equal(pthread_attr_init(&a), 0);
-  if (w->stack_size)
+  if (w->stack)
+    assert_int_equal(pthread_attr_setstack(&a, w->stack, w->stack_size), 0);
+  else if (w->stack_size)
     assert_int_equal(pthread_attr_setstacksize(&a, w->stack_size), 0);
   assert_int_equal(pthread_create(&w->th, &a, sp_thread, w), 0);
   pthread_attr_destroy(&a);

@@ -22,6 +22,7 @@
 struct sp_worker {
   void (*run)(struct sp_worker *); /* the scenario */
   size_t stack_size;               /* 0: the default */
+  void *stack;                     /* !NULL: its stack (stack_size bytes) */
   int cooperative;                 /* parks itself in sp_coop_block */
   void *arg;                       /* the scenario's own */
   uint32_t ready;                  /* set right before it blocks or spins */

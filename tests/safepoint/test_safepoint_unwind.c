@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #if defined(__aarch64__)
 #include <sys/auxv.h>
@@ -93,6 +94,45 @@ static void stale_return_address_in_a_live_frame_is_safe(void **st) {
   assert_true(sp_seen.stale >= 1);
   assert_int_equal(sp_seen.walks, 1);
   unpark_finish(&w);
+}
+
+/* Above the outermost frame (libc's thread start) nothing returns: the
+ * thread's TLS and descriptor, then whatever is mapped next to its stack
+ * (a malloc arena, say; under ASan and qemu one held this action's own
+ * hot-range table). The scan reads on into adjacent mappings, as a stack
+ * split in two would continue there; once the walk has reached the
+ * outermost frame cleanly, a hit well above it is passed over. */
+__attribute__((noinline)) static void marker_fn(void) { __asm__ volatile(""); }
+
+static void memory_above_the_outermost_frame_in_another_mapping_is_not_stack(
+    void **st) {
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE), size = 256u << 10;
+  uint8_t *area = mmap(NULL, size + pg, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  assert_true(area != MAP_FAILED);
+  /* A private file mapping: rw-p like the stack, never merged with it. */
+  int fd = memfd_create("above-the-stack", MFD_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_int_equal(ftruncate(fd, (off_t)pg), 0);
+  uintptr_t *up = mmap(area + size, pg, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_FIXED, fd, 0);
+  assert_true(up == (uintptr_t *)(area + size));
+  up[5] = (uintptr_t)marker_fn;
+  struct sp_worker w = {.stack = area, .stack_size = size};
+  start_parked(&w, fx_stale_keeper);
+  struct hp_hot hot =
+      sp_hot("marker_fn", (const void *)marker_fn,
+             (const void *)((uintptr_t)marker_fn + 4), 0);
+  hot.entry = 0; /* code that goes away: a word equal to its entry counts */
+  sp_scan_only = 1;
+  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  sp_scan_only = 0;
+  expect_safe(&hot, 1);
+  print_frames();
+  expect_stop(HP_UW_END);
+  unpark_finish(&w);
+  assert_int_equal(munmap(area, size + pg), 0);
+  close(fd);
 }
 
 /* F's return address sits above the stale word (a frame up): passed over
@@ -393,6 +433,8 @@ static void walk_cost_is_printed(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(stale_return_address_in_a_live_frame_is_safe),
+      cmocka_unit_test(
+          memory_above_the_outermost_frame_in_another_mapping_is_not_stack),
       cmocka_unit_test(thread_really_in_f_stays_unsafe_past_a_stale_hit),
       cmocka_unit_test(walk_out_of_a_frame_without_cfi_keeps_the_hit),
       cmocka_unit_test(thread_on_an_entry_is_looked_up_at_its_pc),
