@@ -96,7 +96,7 @@ extern "C" {
   XX(EDECODE, -4019, "instruction cannot be decoded")                          \
   XX(ENONEAR, -4020, "no free memory within jump range of the target")         \
   XX(ECHANGED, -4021, "code at the site is not what was written")              \
-  XX(ECODEWRITE, -4022, "code pages cannot be written in this process")     \
+  XX(ECODEWRITE, -4022, "code pages cannot be written in this process")        \
   XX(ENOPAD, -4026, "replacement lacks the landing pad its jump needs")
 
 /** Error codes. All are negative; 0 means success. */

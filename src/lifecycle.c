@@ -167,7 +167,8 @@ static void hp_action_log(const char *what, const char *name, int rc,
 }
 
 /* The action under the transition token; *sum filled for the log. */
-static int hp_transition_locked(hotpatch_patch *p, const struct hotpatch_opts *o,
+static int hp_transition_locked(hotpatch_patch *p,
+                                const struct hotpatch_opts *o,
                                 enum hp_tx_kind kind, struct hp_summary *sum) {
   const char *what = hp_kind_name(kind);
   if (!hp_registry_contains(p))

@@ -28,10 +28,10 @@ struct hotpatch_patch {
   int reverted;      /* was applied once and reverted (or replaced) */
   int in_transition; /* an action on it is between its checks and its end */
   int rc;            /* last action's result; HOTPATCH_EAGAIN meanwhile */
-  int pinned; /* a replace failed half-way: code may reach this patch's
-                 replacements, so it is never unloaded (hp_tx_keep) */
-  char replaced_by[HP_NAME_MAX + 1]; /* the cumulative patch that replaced
-                                        it, "" if none */
+  int pinned;        /* a replace failed half-way: code may reach this patch's
+                        replacements, so it is never unloaded (hp_tx_keep) */
+  char replaced_by[HP_NAME_MAX + 1];    /* the cumulative patch that replaced
+                                           it, "" if none */
   struct hotpatch_patch *below, *above; /* the applied stack, while applied */
   struct hp_layer *layers; /* while applied: one per func (fnstack.h) */
   size_t nfuncs;

@@ -35,7 +35,7 @@ hotpatch_patch *ap_register(const char *name,
   static struct ap_desc {
     struct hotpatch_desc d;
     struct ap_desc *next;
-  } *all;
+  } * all;
   struct ap_desc *e = calloc(1, sizeof *e);
   if (!e)
     abort();

@@ -3,12 +3,13 @@
  * A switch that fails half-way, through hotpatch_apply/hotpatch_revert:
  * the code of the second function changes under the engine
  * (HOTPATCH_ECHANGED), its page cannot be made writable and
- * /proc/self/mem cannot be written either (HOTPATCH_ECODEWRITE), or its protection cannot be put back
- * (HOTPATCH_EIO); and the undo of the first function fails too. The
- * detail must say which it was and what every function runs now; a failed
- * undo is logged at error level and keeps the patch APPLIED, so that what
- * the switched code reaches (trampolines, replacements) stays alive; a
- * replace that fails so keeps the applied stack and pins the new patch.
+ * /proc/self/mem cannot be written either (HOTPATCH_ECODEWRITE), or its
+ * protection cannot be put back (HOTPATCH_EIO); and the undo of the first
+ * function fails too. The detail must say which it was and what every function
+ * runs now; a failed undo is logged at error level and keeps the patch APPLIED,
+ * so that what the switched code reaches (trampolines, replacements) stays
+ * alive; a replace that fails so keeps the applied stack and pins the new
+ * patch.
  *
  * The changes are made by hp_park_test_parked_hook, called while every
  * other thread is parked right before each site is written; the refused
@@ -235,8 +236,7 @@ static int failed_replace_child(void) {
   CHECK(strstr(loud, "could not be put back"), 65);
   /* Neither stack describes the code: the applied one stays, and the new
    * one can never be unloaded (its replacements may be reached). */
-  CHECK(hotpatch_is_applied(patch) == 1 && hotpatch_is_applied(cumul) == 0,
-        66);
+  CHECK(hotpatch_is_applied(patch) == 1 && hotpatch_is_applied(cumul) == 0, 66);
   CHECK(hotpatch_unload(cumul) == HOTPATCH_EBUSY && has("stays loaded"), 67);
   /* Whoever spoilt the bytes puts the applied patch's back: its code,
    * trampolines and originals are all alive, and it reverts. */

@@ -104,8 +104,8 @@ static void stale_return_address_in_a_live_frame_is_safe(void **st) {
  * outermost frame cleanly, a hit well above it is passed over. */
 __attribute__((noinline)) static void marker_fn(void) { __asm__ volatile(""); }
 
-static void memory_above_the_outermost_frame_in_another_mapping_is_not_stack(
-    void **st) {
+static void
+memory_above_the_outermost_frame_in_another_mapping_is_not_stack(void **st) {
   size_t pg = (size_t)sysconf(_SC_PAGESIZE), size = 256u << 10;
   uint8_t *area = mmap(NULL, size + pg, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -120,9 +120,8 @@ static void memory_above_the_outermost_frame_in_another_mapping_is_not_stack(
   up[5] = (uintptr_t)marker_fn;
   struct sp_worker w = {.stack = area, .stack_size = size};
   start_parked(&w, fx_stale_keeper);
-  struct hp_hot hot =
-      sp_hot("marker_fn", (const void *)marker_fn,
-             (const void *)((uintptr_t)marker_fn + 4), 0);
+  struct hp_hot hot = sp_hot("marker_fn", (const void *)marker_fn,
+                             (const void *)((uintptr_t)marker_fn + 4), 0);
   hot.entry = 0; /* code that goes away: a word equal to its entry counts */
   sp_scan_only = 1;
   expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
