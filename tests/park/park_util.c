@@ -49,8 +49,11 @@ int pu_task_stat(pid_t tid, char *state, unsigned long *flags, char *comm,
   if (comm)
     snprintf(comm, cap, "%.*s", (int)(c - o - 1), o + 1);
   /* After the state: ppid pgrp session tty_nr tpgid, then the flags. */
-  return sscanf(c + 2, "%c %*d %*d %*d %*d %*d %lu", state, flags) == 2 ? 0
-                                                                        : -1;
+  unsigned long f;
+  return sscanf(c + 2, "%c %*d %*d %*d %*d %*d %lu", state,
+                flags ? flags : &f) == 2
+             ? 0
+             : -1;
 }
 
 static char pu_state(pid_t tid) {

@@ -23,7 +23,7 @@ pthread_t pu_spawn(void *(*fn)(void *), void *arg);
 int pu_wait_state(pid_t tid, char state, int ms);
 
 /* From /proc/self/task/<tid>/stat: the state letter ('S', 'Z'...) and
- * the flags (field 9); comm into comm[cap] if comm. 0, or -1 if the
+ * the flags (field 9) if flags; comm into comm[cap] if comm. 0, or -1 if the
  * thread is gone or the line unreadable. */
 int pu_task_stat(pid_t tid, char *state, unsigned long *flags, char *comm,
                  size_t cap);
