@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <gnu/libc-version.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,8 +16,7 @@
  * shorter than 40 bytes, so this many entries always hold a full buffer. */
 #define HP_MAPS_MIN_LINE 32
 
-/* The most an outermost frame (libc's thread start, _start) may hold
- * above its SP: they keep nothing there, a few words at most. */
+/* The most libc's thread start may hold above its SP: a few words. */
 #define HP_OUTERMOST_MAX 1024u
 
 #define HP_MAPS_PATH "/proc/self/maps"
@@ -290,9 +290,8 @@ hp_scan_words(const struct hp_safepoint *sp, uintptr_t *at, uintptr_t hi) {
 /* [SP & ~7, top): the mapping holding SP and the private read-write
  * mappings directly above it (a stack split by mlock or madvise). A hit
  * the unwinder proves stale is passed over (only with the interrupted
- * context: a cooperative thread's stays); so is everything more than
- * HP_OUTERMOST_MAX above the outermost frame when the walk reaches it
- * cleanly. */
+ * context: a cooperative thread's stays); so are the words of the hot
+ * table itself. */
 static const char *hp_scan_stack(struct hp_safepoint *sp,
                                  const struct hp_slot *s,
                                  const struct hp_hot **why) {
@@ -312,8 +311,15 @@ static const char *hp_scan_stack(struct hp_safepoint *sp,
   if (top - lo > HP_SCAN_MAX)
     return HP_SP_TOO_LARGE;
   int walking = 0;
+  uintptr_t tbl_lo = (uintptr_t)sp->hot,
+            tbl_hi = (uintptr_t)(sp->hot + sp->nhot);
   for (uintptr_t a = lo; (*why = hp_scan_words(sp, &a, top)) != NULL;
        a += sizeof(uintptr_t)) {
+    /* The hot-range table itself, read where a malloc arena lies right
+     * above a stack (the scan reads on into adjacent mappings; seen under
+     * ASan and qemu-user): its words are the ranges, never a frame's. */
+    if (a >= tbl_lo && a < tbl_hi)
+      continue;
     if (!sp->uw || !s->uc)
       return HP_SP_STACK;
     if (!walking)
@@ -323,13 +329,15 @@ static const char *hp_scan_stack(struct hp_safepoint *sp,
       sp->stale++;
       continue;
     }
-    uintptr_t outer;
-    if (!hp_unwind_outermost(sp->uw, &outer) || a < outer + HP_OUTERMOST_MAX)
+    /* Above libc's thread start (the outermost frame of every thread
+     * pthread_create made, reached cleanly) nothing returns: its TLS and
+     * descriptor, then adjacent memory the scan read on into (qemu-user's
+     * guest stacks share host mappings with malloc arenas). Only that
+     * frame: a walk that ends elsewhere keeps the scan's verdict. */
+    uintptr_t outer, ip;
+    if (!hp_unwind_outermost(sp->uw, &outer, &ip) || ip < sp->libc_lo ||
+        ip >= sp->libc_hi || a < outer + HP_OUTERMOST_MAX)
       return HP_SP_STACK;
-    /* Above the outermost frame nothing returns: the thread's TLS and
-     * descriptor, then whatever memory is adjacent (a malloc arena, even
-     * this action's own hot-range table; qemu-user's guest stacks share
-     * one host mapping with their neighbours). */
     sp->stale++;
     return NULL;
   }
@@ -441,6 +449,14 @@ static int hp_safepoint_prepare_unwind(struct hp_safepoint *sp) {
   if (why) {
     hp_info("safepoint: %s at prepare: no precise confirmation", why);
     return 0;
+  }
+  /* libc's code mapping, where its thread start is (a function of libc's
+   * own: pthread_create may be a sanitizer's interceptor). */
+  const struct hp_sp_map *m =
+      hp_sp_map_at(sp, (uintptr_t)&gnu_get_libc_version);
+  if (m) {
+    sp->libc_lo = m->start;
+    sp->libc_hi = m->end;
   }
   return hp_unwind_prepare(&sp->uw, sp);
 }

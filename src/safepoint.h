@@ -153,7 +153,8 @@ struct hp_safepoint {
                              the former is empty (a zombie group leader) */
   struct hp_sp_map *maps; /* prepared: the lines parsed by the last check */
   size_t maps_max, nmaps;
-  uintptr_t hot_lo, hot_hi; /* bounds of every hot range: a quick reject */
+  uintptr_t hot_lo, hot_hi;   /* bounds of every hot range: a quick reject */
+  uintptr_t libc_lo, libc_hi; /* the code mapping of libc's thread start */
   /* Filled by each check: the first HP_SP_UNSAFE_MAX unsafe slots, and
    * how many there were. */
   struct hp_sp_unsafe unsafe[HP_SP_UNSAFE_MAX];

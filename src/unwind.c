@@ -530,10 +530,12 @@ void hp_unwind_walk_all(struct hp_unwind *u) {
     hp_uw_step(u);
 }
 
-int hp_unwind_outermost(const struct hp_unwind *u, uintptr_t *sp) {
+int hp_unwind_outermost(const struct hp_unwind *u, uintptr_t *sp,
+                        uintptr_t *ip) {
   if (!u->n || !u->ended)
     return 0;
   *sp = u->f[u->n - 1].sp;
+  *ip = u->f[u->n - 1].ip;
   return 1;
 }
 

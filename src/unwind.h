@@ -107,11 +107,12 @@ int hp_unwind_strips_pac(void);
 /* Walk on to the end (tests). */
 void hp_unwind_walk_all(struct hp_unwind *u);
 
-/* 1 and *sp = the outermost frame's SP if the walk has reached it
+/* 1 and *sp, *ip = the outermost frame's SP and IP if the walk has reached it
  * cleanly (its return address is marked undefined: libc's thread start,
  * _start), else 0 (it stopped on a doubt, or has not got there yet).
  * AS-safe. */
-int hp_unwind_outermost(const struct hp_unwind *u, uintptr_t *sp);
+int hp_unwind_outermost(const struct hp_unwind *u, uintptr_t *sp,
+                        uintptr_t *ip);
 
 /* The reasons a walk stops. */
 #define HP_UW_END "outermost frame"
