@@ -58,15 +58,6 @@ int hp_site_read_code(const struct hp_target *t, uint8_t *buf,
   return 0;
 }
 
-#if defined(__aarch64__)
-#ifndef PROT_BTI
-#define PROT_BTI 0x10
-#endif
-#ifndef HWCAP2_BTI
-#define HWCAP2_BTI (1ul << 17)
-#endif
-#endif
-
 /* The fallback when the page's real state cannot be read (see
  * hp_site_page_prot): the loader (the kernel, for the program) maps the
  * code of a BTI object with PROT_BTI when the CPU has BTI. */

@@ -8,13 +8,6 @@
 
 #include "arch/aarch64/guard.h"
 
-#ifndef PROT_BTI
-#define PROT_BTI 0x10
-#endif
-#ifndef HWCAP2_BTI
-#define HWCAP2_BTI (1ul << 17)
-#endif
-
 /* A mapping's first line: "start-end perms offset dev inode [path]", in
  * lowercase hex; the other lines start with a capitalised "Key:". */
 static int header_range(const char *line, uintptr_t *lo, uintptr_t *hi) {

@@ -10,6 +10,16 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+
+/* Older headers lack them (Linux 5.8 and later have both). */
+#ifndef PROT_BTI
+#define PROT_BTI 0x10
+#endif
+#ifndef HWCAP2_BTI
+#define HWCAP2_BTI (1ul << 17)
+#endif
 
 /*
  * In an smaps stream: 1 if the mapping holding `addr` lists `flag` (a
