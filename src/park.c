@@ -69,8 +69,9 @@
 
 /* tid -> slot index of this stop, and comm read by prepare. */
 struct hp_park_tid {
-  pid_t tid;    /* 0: empty */
-  int32_t slot; /* index, HP_TID_NONE or HP_TID_SKIP */
+  pid_t tid;     /* 0: empty */
+  int32_t slot;  /* index, HP_TID_NONE or HP_TID_SKIP */
+  uint32_t pass; /* the last pass that listed it (see hp_settled) */
   char name[16];
 };
 
@@ -96,6 +97,7 @@ static _Thread_local unsigned long hp_serialised_self
  * Probed and registered by the first prepare (threads running). */
 static atomic_int hp_sync_core_state;
 int hp_park_test_no_sync_core;
+int hp_park_test_count_bias;
 void (*hp_park_test_parked_hook)(size_t site, int install);
 void (*hp_park_test_before_stop)(void);
 
@@ -747,6 +749,7 @@ unsigned long hp_park_serialised_self(void) { return hp_serialised_self; }
 int hp_park_prepare(struct hp_park *p) {
   memset(p, 0, sizeof *p);
   p->task_fd = -1;
+  p->stat_fd = -1;
   hp_fork_handlers_once();
   hp_sync_core_register();
   p->emulated = hp_park_emulated();
@@ -758,6 +761,15 @@ int hp_park_prepare(struct hp_park *p) {
   if (p->task_fd < 0)
     return hp_fail(HOTPATCH_EIO, "park: open /proc/self/task: %s",
                    strerror(errno));
+  /* Relative to the task directory, not "/proc/self/stat": qemu-user
+   * fakes that path (its thread count is the guest's), while the task
+   * list it passes through is the host's. */
+  p->stat_fd = (int)hp_sys_openat(p->task_fd, "../stat", O_RDONLY | O_CLOEXEC);
+  if (p->stat_fd < 0) {
+    int e = -p->stat_fd;
+    hp_park_finish(p);
+    return hp_fail(HOTPATCH_EIO, "park: open /proc/self/stat: %s", strerror(e));
+  }
   p->dents_cap = HP_DENTS_CAP;
   p->dents = malloc(p->dents_cap);
   size_t tasks = 0;
@@ -794,6 +806,8 @@ struct hp_scan {
   pid_t self;
   int added;
   int overflow;
+  uint32_t pass; /* this pass's stamp (hp_park_tid.pass) */
+  size_t listed; /* entries this pass listed */
 };
 
 static void hp_send(struct hp_park *p, struct hp_slot *s, size_t idx) {
@@ -816,11 +830,14 @@ static void hp_send(struct hp_park *p, struct hp_slot *s, size_t idx) {
 
 static int hp_scan_one(struct hp_park *p, pid_t tid, void *arg) {
   struct hp_scan *sc = arg;
+  sc->listed++;
   if (tid == sc->self)
     return 0;
   struct hp_park_tid *e = hp_tid_slot(p, tid, 0);
-  if (e && e->slot == HP_TID_SKIP)
+  if (e && e->slot == HP_TID_SKIP) {
+    e->pass = sc->pass;
     return 0;
+  }
   /* Known in this stop, unless it left and the tid came back. */
   if (e && e->slot >= 0 && SLD(&p->slot[e->slot]) != HP_SLOT_GONE)
     return 0;
@@ -834,6 +851,7 @@ static int hp_scan_one(struct hp_park *p, pid_t tid, void *arg) {
     hp_read_comm(p->task_fd, tid, e->name);
     if (hp_task_kind(p->task_fd, tid) != HP_TASK_RUNS) {
       e->slot = HP_TID_SKIP;
+      e->pass = sc->pass;
       return 0;
     }
   }
@@ -861,6 +879,66 @@ static int hp_scan_one(struct hp_park *p, pid_t tid, void *arg) {
   }
   hp_send(p, s, idx);
   return 0;
+}
+
+/* Field 20 (num_threads) of a stat line, or -1. Fields count from the
+ * last ')': comm may hold anything. */
+static long hp_stat_threads(const char *buf, long n) {
+  const char *f = NULL;
+  for (const char *c = buf; c < buf + n; c++)
+    if (*c == ')')
+      f = c;
+  if (!f)
+    return -1;
+  /* ") S ...": after the ')', field 3 follows the first space. */
+  int field = 2;
+  for (f++; f < buf + n && field < 20; f++)
+    if (*f == ' ')
+      field++;
+  long v = -1;
+  for (; f < buf + n && *f >= '0' && *f <= '9'; f++)
+    v = (v < 0 ? 0 : v * 10) + (*f - '0');
+  return v;
+}
+
+/*
+ * Whether a pass that found nobody new listed every thread. It may not
+ * have: the kernel's walk of /proc/self/task ends early when the entry it
+ * just returned exits (next_tid() sees it unhashed), and a later getdents
+ * call resumes by position in a list that has shifted, so a live thread
+ * can be left out of a whole pass; seen under qemu, where a creator
+ * signalled but not yet parked made a thread just after a dying one.
+ * The proof: the thread count the kernel keeps (signal->nr_threads, which
+ * changes together with the list), read after the listing, equals the
+ * number of listed threads still alive after that read. Parked threads
+ * and this one cannot exit; skipped ones (the emulator's, io_uring
+ * workers, a zombie leader: all counted by the kernel) are checked with
+ * tgkill(0). Alive after the read means alive at it, so the threads that
+ * existed then include the listed ones, and as many: nobody else. A
+ * thread missed but gone by then no longer runs. 1 settled, 0 not,
+ * -errno.
+ */
+static long hp_settled(struct hp_park *p, const struct hp_scan *sc) {
+  char buf[1024];
+  long n = hp_sys_pread64(p->stat_fd, buf, sizeof buf - 1, 0);
+  if (n < 0)
+    return n;
+  buf[n] = 0;
+  long count = hp_stat_threads(buf, n);
+  if (count < 0)
+    return -EPROTO;
+  count += hp_park_test_count_bias;
+  pid_t pid = LD(&hp_stop_pid, relaxed);
+  size_t alive = sc->listed;
+  for (size_t i = 0; i < p->tids_cap; i++) {
+    const struct hp_park_tid *e = &p->tids[i];
+    if (e->tid && e->slot == HP_TID_SKIP && e->pass == sc->pass &&
+        hp_sys_tgkill(pid, e->tid, 0) != 0)
+      alive--;
+  }
+  p->last_listed = alive;
+  p->last_counted = (size_t)count;
+  return (size_t)count == alive;
 }
 
 /* Wait until every slot is PARKED or GONE, resending lost signals and
@@ -963,6 +1041,7 @@ int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
   }
   p->n = 0;
   p->retries_signal = 0;
+  p->rescans = 0;
   p->why = NULL;
   p->overflow = 0;
   p->sync_core = 0;
@@ -984,7 +1063,7 @@ int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
   p->stopped = 1;
   p->t_stop_ns = hp_now_ns();
 
-  struct hp_scan sc = {(pid_t)hp_sys_gettid(), 0, 0};
+  struct hp_scan sc = {(pid_t)hp_sys_gettid(), 0, 0, 0, 0};
   int rc = 0;
   long err = 0;
   /* Park what is listed, then list again: done when every listed thread
@@ -992,11 +1071,40 @@ int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
    * only from threads that are not parked yet). */
   for (int pass = 0;; pass++) {
     sc.added = 0;
+    sc.listed = 0;
+    if (++p->pass_seq == 0)
+      p->pass_seq = 1;
+    sc.pass = p->pass_seq;
     err = hp_task_each(p, hp_scan_one, &sc);
     if (sc.overflow || err < 0)
       break;
-    if (!sc.added)
-      break;
+    if (!sc.added) {
+      /* Nobody new: done if the kernel's count agrees (hp_settled). */
+      long settled = hp_settled(p, &sc);
+      if (settled < 0) {
+        err = settled;
+        break;
+      }
+      if (settled)
+        break;
+      p->rescans++;
+      if (hp_now_ns() >= deadline_ns) {
+        p->why = "the thread list did not settle: /proc/self/task and "
+                 "the kernel's thread count kept disagreeing";
+        rc = HOTPATCH_EBUSY;
+        break;
+      }
+      /* A missed thread is listed by the next pass; one that keeps the
+       * count off (it does not happen) must not cost a CPU meanwhile. */
+      if (p->rescans < 8) {
+        hp_sys_sched_yield();
+      } else {
+        uint64_t left = deadline_ns - hp_now_ns();
+        struct timespec ts = {0, (long)(left < HP_MS ? left : HP_MS)};
+        hp_sys_nanosleep(&ts);
+      }
+      continue;
+    }
     /* New threads at every rescan (each parks at once): the deadline
      * still holds. The first pass finds everyone: if the deadline passes
      * meanwhile, the wait below says who did not stop. */
@@ -1022,10 +1130,15 @@ int hp_park_stop(struct hp_park *p, uint64_t deadline_ns) {
                    p->cap, (p->cap - 64) / 2);
   }
   if (err < 0) {
-    p->why = "reading /proc/self/task failed";
-    return hp_fail(HOTPATCH_EIO, "park: reading /proc/self/task: %s",
+    p->why = "reading /proc/self/task or /proc/self/stat failed";
+    return hp_fail(HOTPATCH_EIO, "park: reading /proc/self/task or stat: %s",
                    strerror((int)-err));
   }
+  if (!hp_stragglers(p) && p->rescans)
+    return hp_fail(HOTPATCH_EBUSY,
+                   "park: %s (%zu threads listed and alive, %zu counted; "
+                   "%d rescans)",
+                   p->why, p->last_listed, p->last_counted, p->rescans);
   char buf[HP_ERROR_MAX - 128];
   hp_park_describe_stragglers(p, buf, sizeof buf);
   return hp_fail(HOTPATCH_EBUSY,
@@ -1055,11 +1168,14 @@ void hp_park_finish(struct hp_park *p) {
     hp_park_end(p);
   if (p->task_fd >= 0)
     close(p->task_fd);
+  if (p->stat_fd >= 0)
+    close(p->stat_fd);
   free(p->slot);
   free(p->tids);
   free(p->dents);
   memset(p, 0, sizeof *p);
   p->task_fd = -1;
+  p->stat_fd = -1;
 }
 
 /* ------------------------------------------------------------------------ */

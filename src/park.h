@@ -74,11 +74,13 @@ struct hp_park {
   struct hp_slot *slot; /* preallocated; cap entries */
   size_t n, cap;
   int task_fd;  /* /proc/self/task, opened by prepare */
+  int stat_fd;  /* /proc/self/stat: the kernel's thread count */
   uint32_t gen; /* this stop's generation */
   /* The pause: from just before the first signal to the release store
    * (the moment parked threads may run again), CLOCK_MONOTONIC. */
   uint64_t t_stop_ns, t_release_ns;
   int retries_signal; /* resends of lost signals */
+  int rescans;        /* final passes the thread count refuted */
   int overflow;       /* the stop failed: more threads than slots */
   int sync_core;      /* membarrier by hp_park_sync_core: 0 not issued,
                          1 done, -errno */
@@ -90,7 +92,9 @@ struct hp_park {
   const char *why;          /* a failed stop not due to stragglers */
   struct hp_park_tid *tids; /* open addressing, tids_cap a power of 2 */
   size_t tids_cap, tids_n;
-  char *dents; /* getdents64 buffer */
+  uint32_t pass_seq;                /* stamps of scan passes, per prepare */
+  size_t last_listed, last_counted; /* the last refuted final pass */
+  char *dents;                      /* getdents64 buffer */
   size_t dents_cap;
 };
 
@@ -164,6 +168,9 @@ extern int hp_park_test_no_sync_core;
  * writes change `site` (transition.c, hp_tx_switch): a test may change
  * the code under the engine there. Raw syscalls only. */
 extern void (*hp_park_test_parked_hook)(size_t site, int install);
+/* Added to the kernel's thread count by the stop's completeness check:
+ * non-zero makes every final pass look as if a thread was missed. */
+extern int hp_park_test_count_bias;
 /* Called by hp_park_stop before it signals anyone (threads running). */
 extern void (*hp_park_test_before_stop)(void);
 

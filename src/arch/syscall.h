@@ -49,6 +49,10 @@ static inline long hp_sys_sched_yield(void) {
   return hp_syscall0(SYS_sched_yield);
 }
 
+static inline long hp_sys_nanosleep(const void *req) {
+  return hp_syscall3(SYS_nanosleep, (long)req, 0, 0);
+}
+
 /* Queue `sig` with `info` (si_code SI_QUEUE) to thread `tid` of `tgid`. */
 static inline long hp_sys_rt_tgsigqueueinfo(int tgid, int tid, int sig,
                                             void *info) {

@@ -57,7 +57,8 @@ static void threads_created_during_stops_never_escape(void **state) {
     t[i] = pu_spawn(creator, NULL);
   while (atomic_load(&created) < 8)
     pu_sleep_ms(1);
-  int stops = 50, checked = 0, exited = 0;
+  int stops = hp_test_rounds("HOTPATCH_CHURN_STOPS", 50, 50, 50);
+  int checked = 0, exited = 0, rescans = 0;
   size_t most = 0;
   for (int i = 0; i < stops; i++) {
     struct hp_park p;
@@ -82,6 +83,7 @@ static void threads_created_during_stops_never_escape(void **state) {
       checked++;
     }
     most = p.n > most ? p.n : most;
+    rescans += p.rescans;
     hp_park_release(&p);
     hp_park_finish(&p);
     pu_sleep_ms(2);
@@ -90,8 +92,10 @@ static void threads_created_during_stops_never_escape(void **state) {
   for (int i = 0; i < CREATORS; i++)
     pthread_join(t[i], NULL);
   printf("park: %d stops, %lu threads created meanwhile, %d thread checks "
-         "(%d had exited), at most %zu slots used\n",
-         stops, (unsigned long)atomic_load(&created), checked, exited, most);
+         "(%d had exited), at most %zu slots used, %d final passes refuted "
+         "by the thread count\n",
+         stops, (unsigned long)atomic_load(&created), checked, exited, most,
+         rescans);
 }
 
 int main(void) {

@@ -2,7 +2,8 @@
 /*
  * Stops that fail, and signals that must not park anyone: a thread that
  * blocks the park signal, a park signal someone else handles, a signal of
- * an old generation arriving late, more threads than prepared for.
+ * an old generation arriving late, more threads than prepared for, a
+ * thread count that never agrees with the thread list.
  */
 #include "hp_test.h"
 
@@ -85,6 +86,19 @@ static void is_parked(const struct hp_park *p, struct subject *s) {
   assert_int_equal(atomic_load(&s->count), c0);
 }
 
+/* The stop now succeeds, parks the subject, releases it; then it ends. */
+static void stops_then_quits(struct hp_park *p, struct subject *s,
+                             pthread_t t) {
+  assert_int_equal(hp_park_stop(p, hp_now_ns() + 5000000000u), 0);
+  assert_int_equal(p->rescans, 0);
+  is_parked(p, s);
+  hp_park_release(p);
+  hp_park_finish(p);
+  runs_on(s);
+  atomic_store(&s->cmd, QUIT);
+  pthread_join(t, NULL);
+}
+
 static void
 a_thread_blocking_the_signal_fails_the_stop_in_time_and_is_named(void **state) {
   (void)state;
@@ -122,13 +136,7 @@ a_thread_blocking_the_signal_fails_the_stop_in_time_and_is_named(void **state) {
 
   while (atomic_load(&s.acked) != UNBLOCK_LATER)
     pu_sleep_ms(10);
-  assert_int_equal(hp_park_stop(&p, hp_now_ns() + 5000000000u), 0);
-  is_parked(&p, &s);
-  hp_park_release(&p);
-  hp_park_finish(&p);
-  runs_on(&s);
-  atomic_store(&s.cmd, QUIT);
-  pthread_join(t, NULL);
+  stops_then_quits(&p, &s, t);
 }
 
 static void foreign_handler(int sig) { (void)sig; }
@@ -241,6 +249,31 @@ static void more_threads_than_prepared_for_fail_cleanly(void **state) {
   free(t);
 }
 
+/* The stop's last pass is proved complete by the kernel's thread count
+ * (park.c, hp_settled). One that never agrees must end in a clean EBUSY
+ * at the deadline that names the cause, with everyone running again. */
+static void
+a_thread_count_that_never_agrees_fails_the_stop_cleanly(void **state) {
+  (void)state;
+  struct subject s;
+  pthread_t t = start_subject(&s);
+  struct hp_park p;
+  assert_int_equal(hp_park_prepare(&p), 0);
+  hp_park_test_count_bias = 1;
+  uint64_t t0 = hp_now_ns();
+  int rc = hp_park_stop(&p, t0 + 300000000u);
+  uint64_t ms = (hp_now_ns() - t0) / 1000000u;
+  hp_park_test_count_bias = 0;
+  printf("park: after %llu ms: %s\n", (unsigned long long)ms,
+         hotpatch_last_error());
+  assert_int_equal(rc, HOTPATCH_EBUSY);
+  assert_true(ms >= 299 && ms < 1500);
+  assert_true(p.rescans > 0);
+  assert_non_null(strstr(hotpatch_last_error(), "did not settle"));
+  runs_on(&s);
+  stops_then_quits(&p, &s, t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(
@@ -248,6 +281,7 @@ int main(void) {
       cmocka_unit_test(a_signal_handled_by_someone_else_is_refused_and_named),
       cmocka_unit_test(a_late_signal_of_an_old_generation_is_ignored),
       cmocka_unit_test(more_threads_than_prepared_for_fail_cleanly),
+      cmocka_unit_test(a_thread_count_that_never_agrees_fails_the_stop_cleanly),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
