@@ -277,3 +277,40 @@ int sp_check(struct sp_world *world, const struct hp_hot *hot, size_t nhot,
     fprintf(stderr, "  unwind: none (scan only)\n");
   return rc;
 }
+
+void sp_start_parked(struct sp_world *world, struct sp_worker *w,
+                     void (*run)(struct sp_worker *)) {
+  static struct sp_worker *one[1];
+  sp_scan_only = 0;
+  w->run = run;
+  sp_start(w);
+  one[0] = w;
+  sp_park(world, one, 1);
+}
+
+void sp_unpark_finish(struct sp_world *world, struct sp_worker *w) {
+  sp_unpark(world);
+  sp_finish(w);
+}
+
+void sp_expect_unsafe(struct sp_world *world, const struct hp_hot *hot,
+                      size_t nhot, const struct hp_hot *want_why,
+                      const char *want_reason) {
+  const struct hp_slot *who;
+  const struct hp_hot *why;
+  const char *reason;
+  assert_int_equal(sp_check(world, hot, nhot, &who, &why, &reason),
+                   HOTPATCH_EBUSY);
+  assert_ptr_equal(who, &world->slot[0]);
+  assert_ptr_equal(why, want_why);
+  assert_string_equal(reason, want_reason);
+}
+
+void sp_expect_safe(struct sp_world *world, const struct hp_hot *hot,
+                    size_t nhot) {
+  const struct hp_slot *who;
+  const struct hp_hot *why;
+  const char *reason;
+  assert_int_equal(sp_check(world, hot, nhot, &who, &why, &reason), 0);
+  assert_null(who);
+}

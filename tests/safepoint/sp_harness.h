@@ -83,6 +83,19 @@ int sp_check(struct sp_world *world, const struct hp_hot *hot, size_t nhot,
              const struct hp_slot **who, const struct hp_hot **why,
              const char **reason);
 
+/* The scenario `run` on worker w, started and parked alone in `world`
+ * (scan-only mode off, whatever a failed test left). */
+void sp_start_parked(struct sp_world *world, struct sp_worker *w,
+                     void (*run)(struct sp_worker *));
+void sp_unpark_finish(struct sp_world *world, struct sp_worker *w);
+/* The check over the one parked worker: unsafe for want_why and
+ * want_reason, or safe. */
+void sp_expect_unsafe(struct sp_world *world, const struct hp_hot *hot,
+                      size_t nhot, const struct hp_hot *want_why,
+                      const char *want_reason);
+void sp_expect_safe(struct sp_world *world, const struct hp_hot *hot,
+                    size_t nhot);
+
 uint64_t sp_now_ns(void);
 
 #endif

@@ -45,76 +45,42 @@ words_in(const struct sp_worker *w, uintptr_t lo, uintptr_t hi) {
   return r;
 }
 
-static void start_parked(struct sp_worker *w, void (*run)(struct sp_worker *)) {
-  static struct sp_worker *one[1];
-  w->run = run;
-  sp_start(w);
-  one[0] = w;
-  sp_park(&world, one, 1);
-}
-
-static void unpark_finish(struct sp_worker *w) {
-  sp_unpark(&world);
-  sp_finish(w);
-}
-
-static void expect_unsafe(const struct hp_hot *hot, size_t nhot,
-                          const struct hp_hot *want_why,
-                          const char *want_reason) {
-  const struct hp_slot *who;
-  const struct hp_hot *why;
-  const char *reason;
-  assert_int_equal(sp_check(&world, hot, nhot, &who, &why, &reason),
-                   HOTPATCH_EBUSY);
-  assert_ptr_equal(who, &world.slot[0]);
-  assert_ptr_equal(why, want_why);
-  assert_string_equal(reason, want_reason);
-}
-
-static void expect_safe(const struct hp_hot *hot, size_t nhot) {
-  const struct hp_slot *who;
-  const struct hp_hot *why;
-  const char *reason;
-  assert_int_equal(sp_check(&world, hot, nhot, &who, &why, &reason), 0);
-  assert_null(who);
-}
-
 static void sleeping_in_f_is_unsafe_unless_only_its_entry_is_hot(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_sleep_in_f);
+  sp_start_parked(&world, &w, fx_sleep_in_f);
   struct hp_hot f = SP_FX_HOT(sleep_in_f, 0);
   struct hp_hot entry = sp_hot("fx_sleep_in_f entry", __start_sp_fx_sleep_in_f,
                                __start_sp_fx_sleep_in_f + SP_SITE_LEN, 1);
   struct hp_hot other = SP_FX_HOT(elsewhere, 0);
-  expect_unsafe(&f, 1, &f, HP_SP_STACK);
-  expect_safe(&entry, 1);
-  expect_safe(&other, 1);
+  sp_expect_unsafe(&world, &f, 1, &f, HP_SP_STACK);
+  sp_expect_safe(&world, &entry, 1);
+  sp_expect_safe(&world, &other, 1);
   /* The first hot range that matches is named, wherever it is listed. */
   struct hp_hot both[2] = {other, f};
-  expect_unsafe(both, 2, &both[1], HP_SP_STACK);
-  unpark_finish(&w);
+  sp_expect_unsafe(&world, both, 2, &both[1], HP_SP_STACK);
+  sp_unpark_finish(&world, &w);
 }
 
 static void return_address_two_frames_down_is_unsafe(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_outer);
+  sp_start_parked(&world, &w, fx_outer);
   struct hp_hot outer = SP_FX_HOT(outer, 0);
   struct hp_hot middle = SP_FX_HOT(middle, 0);
-  expect_unsafe(&outer, 1, &outer, HP_SP_STACK);
-  expect_unsafe(&middle, 1, &middle, HP_SP_STACK);
-  unpark_finish(&w);
+  sp_expect_unsafe(&world, &outer, 1, &outer, HP_SP_STACK);
+  sp_expect_unsafe(&world, &middle, 1, &middle, HP_SP_STACK);
+  sp_unpark_finish(&world, &w);
 }
 
 static void spinning_inside_assembly_is_unsafe_by_pc(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_leaf_caller);
+  sp_start_parked(&world, &w, fx_leaf_caller);
   fprintf(stderr, "  pc %#lx in fx_leaf_spin [%p, %p)\n",
           (unsigned long)world.slot[0].pc, (void *)fx_leaf_spin,
           (void *)fx_leaf_spin_end);
   struct hp_hot spin =
       sp_hot("fx_leaf_spin", (void *)fx_leaf_spin, fx_leaf_spin_end, 0);
-  expect_unsafe(&spin, 1, &spin, HP_SP_PC);
-  unpark_finish(&w);
+  sp_expect_unsafe(&world, &spin, 1, &spin, HP_SP_PC);
+  sp_unpark_finish(&world, &w);
 }
 
 /* The PC counts from the entry on (a thread on the first instruction of a
@@ -145,34 +111,34 @@ pc_at_entry_is_unsafe_unless_only_the_entry_bytes_are_hot(void **st) {
   struct hp_hot bytes =
       sp_hot("fx_spin_at_entry entry", (void *)fx_spin_at_entry,
              (char *)fx_spin_at_entry + SP_SITE_LEN, 1);
-  expect_unsafe(&whole, 1, &whole, HP_SP_PC);
-  expect_safe(&bytes, 1);
+  sp_expect_unsafe(&world, &whole, 1, &whole, HP_SP_PC);
+  sp_expect_safe(&world, &bytes, 1);
   w.redirect_pc = (uintptr_t)fx_spin_exit; /* leave the self-branch */
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 static void function_pointer_in_a_live_frame_is_safe(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_holds_pointer);
+  sp_start_parked(&world, &w, fx_holds_pointer);
   struct hp_hot target = SP_FX_HOT(target, 0);
-  expect_safe(&target, 1);
+  sp_expect_safe(&world, &target, 1);
   /* The same range without the entry rule: the scan sees the pointer on
    * the stack; the unwinder shows that it is no return address. */
   struct hp_hot no_entry = target;
   no_entry.entry = 0;
   sp_scan_only = 1;
-  expect_unsafe(&no_entry, 1, &no_entry, HP_SP_STACK);
+  sp_expect_unsafe(&world, &no_entry, 1, &no_entry, HP_SP_STACK);
   sp_scan_only = 0;
-  expect_safe(&no_entry, 1);
+  sp_expect_safe(&world, &no_entry, 1);
   assert_int_equal(sp_seen.stale, 1);
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 /* aarch64: the leaf's caller is live only through x30. x86_64: the call
  * pushed the return address, the stack shows it. */
 static void caller_of_a_leaf_that_has_not_stored_lr_is_unsafe(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_leaf_caller);
+  sp_start_parked(&world, &w, fx_leaf_caller);
   struct hp_hot caller = SP_FX_HOT(leaf_caller, 0);
   struct sp_words on_stack = words_in(&w, (uintptr_t)__start_sp_fx_leaf_caller,
                                       (uintptr_t)__stop_sp_fx_leaf_caller);
@@ -180,21 +146,21 @@ static void caller_of_a_leaf_that_has_not_stored_lr_is_unsafe(void **st) {
           (unsigned long)world.slot[0].lr, on_stack.raw);
 #if defined(__aarch64__)
   assert_int_equal(on_stack.raw + on_stack.signed_only, 0);
-  expect_unsafe(&caller, 1, &caller, HP_SP_LR);
+  sp_expect_unsafe(&world, &caller, 1, &caller, HP_SP_LR);
 #else
   assert_int_equal(on_stack.raw, 1);
-  expect_unsafe(&caller, 1, &caller, HP_SP_STACK);
+  sp_expect_unsafe(&world, &caller, 1, &caller, HP_SP_STACK);
 #endif
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 static void pac_signed_return_address_is_seen(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_pac_outer);
+  sp_start_parked(&world, &w, fx_pac_outer);
   struct hp_hot outer = SP_FX_HOT(pac_outer, 0);
   struct sp_words found = words_in(&w, outer.lo, outer.hi);
-  expect_unsafe(&outer, 1, &outer, HP_SP_STACK);
-  unpark_finish(&w);
+  sp_expect_unsafe(&world, &outer, 1, &outer, HP_SP_STACK);
+  sp_unpark_finish(&world, &w);
 #if defined(__aarch64__)
   int pac = (getauxval(AT_HWCAP) & HWCAP_PACA) != 0;
   fprintf(stderr,
@@ -259,10 +225,10 @@ static void thread_on_its_alternate_signal_stack_is_unsafe(void **st) {
   sigemptyset(&sa.sa_mask);
   assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
   alt_in = alt_quit = 0;
-  start_parked(&w, sleep_in_f_with_altstack);
+  sp_start_parked(&world, &w, sleep_in_f_with_altstack);
   struct hp_hot other = SP_FX_HOT(elsewhere, 0);
   assert_int_equal(world.slot[0].on_altstack, 0);
-  expect_safe(&other, 1);
+  sp_expect_safe(&world, &other, 1);
   sp_unpark(&world);
 
   assert_int_equal(pthread_kill(w.th, SIGUSR1), 0);
@@ -277,7 +243,7 @@ static void thread_on_its_alternate_signal_stack_is_unsafe(void **st) {
           (unsigned long)alt + (64 << 10));
   assert_int_equal(world.slot[0].on_altstack, 1);
   assert_true(world.slot[0].sp >= alt && world.slot[0].sp < alt + (64 << 10));
-  expect_unsafe(&other, 1, NULL, HP_SP_ALTSTACK);
+  sp_expect_unsafe(&world, &other, 1, NULL, HP_SP_ALTSTACK);
   sp_unpark(&world);
 
   __atomic_store_n(&alt_quit, 1, __ATOMIC_RELEASE);
@@ -345,8 +311,8 @@ static void saved_pc_at_the_first_byte_in_a_nested_frame_counts(void **st) {
       "fx_spin_at_entry", (void *)fx_spin_at_entry, fx_spin_at_entry_end, 0);
   struct hp_hot freed = with_entry_rule;
   freed.entry = 0;
-  expect_safe(&with_entry_rule, 1); /* the blind spot */
-  expect_unsafe(&freed, 1, &freed, HP_SP_STACK);
+  sp_expect_safe(&world, &with_entry_rule, 1); /* the blind spot */
+  sp_expect_unsafe(&world, &freed, 1, &freed, HP_SP_STACK);
   sp_unpark(&world);
   __atomic_store_n(&nested_go, 1, __ATOMIC_RELEASE);
   syscall(SYS_futex, &nested_go, FUTEX_WAKE, 1, NULL, NULL, 0);
@@ -356,14 +322,14 @@ static void saved_pc_at_the_first_byte_in_a_nested_frame_counts(void **st) {
 
 static void cooperative_thread_is_scanned_from_its_recorded_sp(void **st) {
   struct sp_worker w = {.cooperative = 1};
-  start_parked(&w, fx_coop_in_f);
+  sp_start_parked(&world, &w, fx_coop_in_f);
   assert_int_equal(world.slot[0].cooperative, 1);
   assert_null(world.slot[0].uc);
   struct hp_hot f = SP_FX_HOT(coop_in_f, 0);
   struct hp_hot other = SP_FX_HOT(elsewhere, 0);
-  expect_unsafe(&f, 1, &f, HP_SP_STACK);
-  expect_safe(&other, 1);
-  unpark_finish(&w);
+  sp_expect_unsafe(&world, &f, 1, &f, HP_SP_STACK);
+  sp_expect_safe(&world, &other, 1);
+  sp_unpark_finish(&world, &w);
 }
 
 int main(void) {

@@ -23,41 +23,6 @@
 
 static struct sp_world world;
 
-static void start_parked(struct sp_worker *w, void (*run)(struct sp_worker *)) {
-  static struct sp_worker *one[1];
-  sp_scan_only = 0; /* whatever a failed test left */
-  w->run = run;
-  sp_start(w);
-  one[0] = w;
-  sp_park(&world, one, 1);
-}
-
-static void unpark_finish(struct sp_worker *w) {
-  sp_unpark(&world);
-  sp_finish(w);
-}
-
-static void expect_unsafe(const struct hp_hot *hot, size_t nhot,
-                          const struct hp_hot *want_why,
-                          const char *want_reason) {
-  const struct hp_slot *who;
-  const struct hp_hot *why;
-  const char *reason;
-  assert_int_equal(sp_check(&world, hot, nhot, &who, &why, &reason),
-                   HOTPATCH_EBUSY);
-  assert_ptr_equal(who, &world.slot[0]);
-  assert_ptr_equal(why, want_why);
-  assert_string_equal(reason, want_reason);
-}
-
-static void expect_safe(const struct hp_hot *hot, size_t nhot) {
-  const struct hp_slot *who;
-  const struct hp_hot *why;
-  const char *reason;
-  assert_int_equal(sp_check(&world, hot, nhot, &who, &why, &reason), 0);
-  assert_null(who);
-}
-
 static void expect_stop(const char *want) {
   assert_non_null(sp_seen.stop);
   assert_string_equal(sp_seen.stop, want);
@@ -83,17 +48,17 @@ static struct hp_hot stale_hot_range(void) {
 
 static void stale_return_address_in_a_live_frame_is_safe(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_stale_keeper);
+  sp_start_parked(&world, &w, fx_stale_keeper);
   struct hp_hot hot = stale_hot_range();
   sp_scan_only = 1;
-  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  sp_expect_unsafe(&world, &hot, 1, &hot, HP_SP_STACK);
   sp_scan_only = 0;
-  expect_safe(&hot, 1);
+  sp_expect_safe(&world, &hot, 1);
   print_frames();
   assert_true(sp_seen.precise);
   assert_true(sp_seen.stale >= 1);
   assert_int_equal(sp_seen.walks, 1);
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 /* The scan reads on into rw-p mappings right above a stack (a stack split
@@ -118,16 +83,16 @@ static void hot_table_mapped_above_a_stack_is_no_hit(void **st) {
   table[0] = (struct hp_hot)SP_FX_HOT(elsewhere, 0);
   table[0].entry = 0;
   struct sp_worker w = {.stack = area, .stack_size = size};
-  start_parked(&w, sp_block);
+  sp_start_parked(&world, &w, sp_block);
   sp_scan_only = 1;
-  expect_safe(table, 1);
+  sp_expect_safe(&world, table, 1);
   /* The same word in the mapping but outside the table counts. */
   uintptr_t *word = (uintptr_t *)(table + 1) + 3;
   *word = table[0].lo;
-  expect_unsafe(table, 1, &table[0], HP_SP_STACK);
+  sp_expect_unsafe(&world, table, 1, &table[0], HP_SP_STACK);
   sp_scan_only = 0;
   *word = 0;
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
   assert_int_equal(munmap(area, size + pg), 0);
   close(fd);
 }
@@ -137,12 +102,12 @@ static void hot_table_mapped_above_a_stack_is_no_hit(void **st) {
  * return-address slot. */
 static void thread_really_in_f_stays_unsafe_past_a_stale_hit(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_stale_under_f);
+  sp_start_parked(&world, &w, fx_stale_under_f);
   struct hp_hot hot[2] = {stale_hot_range(), SP_FX_HOT(stale_under_f, 0)};
   sp_scan_only = 1;
-  expect_unsafe(hot, 2, &hot[0], HP_SP_STACK);
+  sp_expect_unsafe(&world, hot, 2, &hot[0], HP_SP_STACK);
   sp_scan_only = 0;
-  expect_unsafe(hot, 2, &hot[1], HP_SP_STACK);
+  sp_expect_unsafe(&world, hot, 2, &hot[1], HP_SP_STACK);
   assert_true(sp_seen.stale >= 1);
   assert_null(sp_seen.stop); /* not a doubt: a slot the walk knows */
   int found = 0;
@@ -150,19 +115,19 @@ static void thread_really_in_f_stays_unsafe_past_a_stale_hit(void **st) {
     found |= inside(sp_seen.frame[i].ip, __start_sp_fx_stale_under_f,
                     __stop_sp_fx_stale_under_f);
   assert_true(found);
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 static void walk_out_of_a_frame_without_cfi_keeps_the_hit(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_stale_nocfi);
+  sp_start_parked(&world, &w, fx_stale_nocfi);
   struct hp_hot hot = stale_hot_range();
-  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  sp_expect_unsafe(&world, &hot, 1, &hot, HP_SP_STACK);
   print_frames();
   expect_stop(HP_UW_NO_FDE);
   const struct hp_frame *last = &sp_seen.frame[sp_seen.nframes - 1];
   assert_true(inside(last->ip, (void *)fx_nocfi_call, (void *)fx_cfi_prev));
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 /* PC == the entry of fx_cfi_entry_spin; the byte before it belongs to
@@ -182,7 +147,7 @@ static void thread_on_an_entry_is_looked_up_at_its_pc(void **st) {
     usleep(10000);
   }
   struct hp_hot hot = stale_hot_range();
-  expect_safe(&hot, 1);
+  sp_expect_safe(&world, &hot, 1);
   print_frames();
   assert_true(sp_seen.nframes >= 2);
   assert_int_equal(sp_seen.frame[0].ip, entry);
@@ -192,7 +157,7 @@ static void thread_on_an_entry_is_looked_up_at_its_pc(void **st) {
   assert_int_equal(sp_seen.frame[1].start,
                    (uintptr_t)__start_sp_fx_calls_cfi_entry);
   w.redirect_pc = (uintptr_t)fx_spin_exit;
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 /* A block of the trampoline pools: code with no object and no CFI. */
@@ -202,12 +167,12 @@ static void thread_in_a_trampoline_block_keeps_the_hit(void **st) {
   assert_int_equal(hp_near_alloc(0, 0, len, 16, &b), 0);
   assert_int_equal(hp_near_write(&b, (const void *)fx_leaf_spin, len), 0);
   struct sp_worker w = {.arg = (void *)(uintptr_t)b.addr};
-  start_parked(&w, fx_stale_in_block);
+  sp_start_parked(&world, &w, fx_stale_in_block);
   fprintf(stderr, "  pc %#lx, block [%#lx, +%zu)\n",
           (unsigned long)world.slot[0].pc, (unsigned long)b.addr, len);
   assert_true(hp_near_contains(world.slot[0].pc));
   struct hp_hot hot = stale_hot_range();
-  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  sp_expect_unsafe(&world, &hot, 1, &hot, HP_SP_STACK);
 #if defined(__aarch64__)
   /* libunwind first reads the code at the PC (is it a sigreturn?): not
    * memory of any object, refused. */
@@ -216,7 +181,7 @@ static void thread_in_a_trampoline_block_keeps_the_hit(void **st) {
   expect_stop(HP_UW_NO_MODULE);
 #endif
   assert_int_equal(sp_seen.nframes, 1);
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
   hp_near_free(&b);
 }
 
@@ -233,7 +198,7 @@ static void object_loaded_after_prepare_keeps_the_hit(void **st) {
   assert_non_null(dl);
   struct sp_worker w = {.arg = dlsym(dl, "sp_late_call")};
   assert_non_null(w.arg);
-  start_parked(&w, fx_stale_late);
+  sp_start_parked(&world, &w, fx_stale_late);
   assert_int_equal(
       hp_safepoint_check(&before, &world.park, &who, &why, &reason),
       HOTPATCH_EBUSY);
@@ -250,7 +215,7 @@ static void object_loaded_after_prepare_keeps_the_hit(void **st) {
   assert_true(after.stale >= 1);
   hp_safepoint_finish(&before);
   hp_safepoint_finish(&after);
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
   dlclose(dl);
 }
 
@@ -281,7 +246,7 @@ static void object_replaced_after_prepare_keeps_the_hit(void **st) {
                     "the loader put the second object elsewhere\n");
     skip();
   }
-  start_parked(&w, fx_stale_late);
+  sp_start_parked(&world, &w, fx_stale_late);
   assert_int_equal(hp_safepoint_check(&sp, &world.park, &who, &why, &reason),
                    HOTPATCH_EBUSY);
   const char *stop = hp_unwind_stop_reason(sp.uw);
@@ -289,7 +254,7 @@ static void object_replaced_after_prepare_keeps_the_hit(void **st) {
   assert_non_null(stop);
   assert_string_equal(stop, HP_UW_CHANGED);
   hp_safepoint_finish(&sp);
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
   dlclose(b);
 }
 
@@ -297,11 +262,11 @@ static void object_replaced_after_prepare_keeps_the_hit(void **st) {
  * the walk takes it from there (and only for frame 0). */
 static void walk_steps_out_of_a_leaf(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_leaf_cfi_outer);
+  sp_start_parked(&world, &w, fx_leaf_cfi_outer);
   struct hp_hot stale = stale_hot_range();
   struct hp_hot caller = SP_FX_HOT(leaf_cfi_caller, 0);
   struct hp_hot both[2] = {stale, SP_FX_HOT(leaf_cfi_outer, 0)};
-  expect_safe(&stale, 1);
+  sp_expect_safe(&world, &stale, 1);
   print_frames();
   assert_true(sp_seen.stale >= 1);
   assert_true(sp_seen.nframes >= 3);
@@ -310,16 +275,16 @@ static void walk_steps_out_of_a_leaf(void **st) {
                      __stop_sp_fx_leaf_cfi_caller));
 #if defined(__aarch64__)
   assert_int_equal(sp_seen.frame[1].ra_at, 0); /* x30 */
-  expect_unsafe(&caller, 1, &caller, HP_SP_LR);
+  sp_expect_unsafe(&world, &caller, 1, &caller, HP_SP_LR);
 #else
   assert_int_equal(sp_seen.frame[1].ra_at, sp_seen.frame[1].sp - 8);
-  expect_unsafe(&caller, 1, &caller, HP_SP_STACK);
+  sp_expect_unsafe(&world, &caller, 1, &caller, HP_SP_STACK);
 #endif
   /* The walk goes on past the leaf to the outer function's slot (on
    * aarch64 that slot is below the stale local: no stale hit first). */
-  expect_unsafe(both, 2, &both[1], HP_SP_STACK);
+  sp_expect_unsafe(&world, both, 2, &both[1], HP_SP_STACK);
   assert_null(sp_seen.stop);
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 /* A walk that meets a signed return address with libunwind < 1.7 stops:
@@ -343,9 +308,9 @@ static int return_addresses_are_signed(void) {
 /* Built with pac-ret on aarch64. F is under SP_PAC_DEPTH signed frames. */
 static void hot_function_under_signed_frames_stays_unsafe(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_pac_deep);
+  sp_start_parked(&world, &w, fx_pac_deep);
   struct hp_hot hot = SP_FX_HOT(pac_deep, 0);
-  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  sp_expect_unsafe(&world, &hot, 1, &hot, HP_SP_STACK);
   print_frames();
   if (return_addresses_are_signed()) {
     expect_signed_doubt();
@@ -353,18 +318,18 @@ static void hot_function_under_signed_frames_stays_unsafe(void **st) {
     assert_null(sp_seen.stop); /* walked to F's slot: confirmed */
     assert_true(sp_seen.nframes > SP_PAC_DEPTH);
   }
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 static void stale_word_above_signed_frames_is_not_confirmed(void **st) {
   struct sp_worker w = {0};
-  start_parked(&w, fx_pac_stale);
+  sp_start_parked(&world, &w, fx_pac_stale);
   struct hp_hot hot = stale_hot_range();
   if (return_addresses_are_signed()) {
-    expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+    sp_expect_unsafe(&world, &hot, 1, &hot, HP_SP_STACK);
     expect_signed_doubt();
   } else {
-    expect_safe(&hot, 1);
+    sp_expect_safe(&world, &hot, 1);
     fprintf(stderr, "  (return addresses are not signed here: %s)\n",
 #if defined(__aarch64__)
             "no pointer authentication, or libunwind strips it"
@@ -373,17 +338,17 @@ static void stale_word_above_signed_frames_is_not_confirmed(void **st) {
 #endif
     );
   }
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 static void walk_deeper_than_its_bound_keeps_the_hit(void **st) {
   struct sp_worker w = {.arg = (void *)(uintptr_t)(HP_UNWIND_MAX_FRAMES + 8)};
-  start_parked(&w, fx_stale_deep);
+  sp_start_parked(&world, &w, fx_stale_deep);
   struct hp_hot hot = stale_hot_range();
-  expect_unsafe(&hot, 1, &hot, HP_SP_STACK);
+  sp_expect_unsafe(&world, &hot, 1, &hot, HP_SP_STACK);
   expect_stop(HP_UW_DEPTH);
   assert_int_equal(sp_seen.nframes, HP_UNWIND_MAX_FRAMES);
-  unpark_finish(&w);
+  sp_unpark_finish(&world, &w);
 }
 
 /* What a check costs when the stale word is `depth` frames up: the scan
@@ -392,7 +357,7 @@ static void walk_cost_is_printed(void **st) {
   static const unsigned depths[] = {8, 64, 256, 1000};
   for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
     struct sp_worker w = {.arg = (void *)(uintptr_t)depths[d]};
-    start_parked(&w, fx_stale_deep);
+    sp_start_parked(&world, &w, fx_stale_deep);
     struct hp_hot hot = stale_hot_range();
     struct hp_safepoint sp;
     const struct hp_slot *who;
@@ -423,7 +388,7 @@ static void walk_cost_is_printed(void **st) {
             "  depth %4u: check %8.1f us scan only, %8.1f us with the walk "
             "(%lu steps each): %.2f us per frame\n",
             depths[d], ns[0] / 1e3, ns[1] / 1e3, steps / N, per_step / 1e3);
-    unpark_finish(&w);
+    sp_unpark_finish(&world, &w);
   }
 }
 
