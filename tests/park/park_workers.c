@@ -36,11 +36,13 @@ static void *pu_worker_main(void *v) {
       r = epoll_wait(w->ep, &ev, 1, 60000);
     }
     int e = errno;
-    atomic_fetch_add(&w->calls, 1);
     if (r < 0 && e == EINTR)
       atomic_fetch_add(&w->eintr, 1);
     else if (r < 0)
       atomic_fetch_add(&w->other, 1);
+    /* Last: the main thread waits for calls, then reads eintr and other
+     * (seq_cst: it sees them once it sees this). */
+    atomic_fetch_add(&w->calls, 1);
     if (w->kind == PU_READ)
       break; /* one read: it must complete with the byte */
   }
