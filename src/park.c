@@ -536,6 +536,39 @@ static void hp_read_comm(int task_fd, pid_t tid, char name[16]) {
 enum { HP_TASK_RUNS = 0, HP_TASK_IO_WORKER, HP_TASK_DEAD };
 
 /*
+ * A stat line, "pid (comm) S ppid pgrp ...": comm may hold anything, ')'
+ * included, so fields count from the last ')'. hp_stat_state: field 3
+ * (the state letter), or NULL; hp_stat_skip: the start of the field `k`
+ * fields after `f`, or NULL; hp_stat_num: the decimal number at f into
+ * *v, 0 if there is none (and *v untouched). Raw memory only: also used
+ * while threads are parked.
+ */
+static const char *hp_stat_state(const char *buf, const char *end) {
+  const char *f = NULL;
+  for (const char *c = buf; c < end; c++)
+    if (*c == ')')
+      f = c;
+  return f && f + 2 < end ? f + 2 : NULL;
+}
+
+static const char *hp_stat_skip(const char *f, const char *end, int k) {
+  for (; f && f < end && k > 0; f++)
+    if (*f == ' ')
+      k--;
+  return f && f < end && k == 0 ? f : NULL;
+}
+
+static int hp_stat_num(const char *f, const char *end, unsigned long *v) {
+  if (!f || f >= end || *f < '0' || *f > '9')
+    return 0;
+  unsigned long x = 0;
+  for (; f < end && *f >= '0' && *f <= '9'; f++)
+    x = x * 10 + (unsigned long)(*f - '0');
+  *v = x;
+  return 1;
+}
+
+/*
  * What `<tid>/stat` says about a thread (raw syscalls: also used during
  * the stop). io_uring workers (PF_IO_WORKER in the flags, field 9) are
  * kernel threads in our group that never run user code: never signalled,
@@ -554,23 +587,14 @@ static int hp_task_kind(int task_fd, pid_t tid) {
     return HP_TASK_DEAD;
   if (n <= 0)
     return HP_TASK_RUNS; /* EMFILE, say: no proof it is gone, wait for it */
-  /* "pid (comm) S ppid pgrp session tty_nr tpgid flags ...": comm may hold
-   * anything, ')' included, so fields count from the last ')'. */
-  const char *f = NULL;
-  for (const char *c = buf; c < buf + n; c++)
-    if (*c == ')')
-      f = c;
-  if (!f || f + 2 >= buf + n)
+  const char *end = buf + n, *f = hp_stat_state(buf, end);
+  if (!f)
     return HP_TASK_RUNS; /* unparsable: signal it, as before */
-  f += 2;
   if (*f == 'Z' || *f == 'X' || *f == 'x')
     return HP_TASK_DEAD;
-  for (int field = 3; field < 9 && f < buf + n; f++)
-    if (*f == ' ')
-      field++;
+  /* Fields 4 to 8 (ppid pgrp session tty_nr tpgid), then the flags. */
   unsigned long flags = 0;
-  for (; f < buf + n && *f >= '0' && *f <= '9'; f++)
-    flags = flags * 10 + (unsigned long)(*f - '0');
+  hp_stat_num(hp_stat_skip(f, end, 6), end, &flags);
   return flags & HP_PF_IO_WORKER ? HP_TASK_IO_WORKER : HP_TASK_RUNS;
 }
 
@@ -881,26 +905,6 @@ static int hp_scan_one(struct hp_park *p, pid_t tid, void *arg) {
   return 0;
 }
 
-/* Field 20 (num_threads) of a stat line, or -1. Fields count from the
- * last ')': comm may hold anything. */
-static long hp_stat_threads(const char *buf, long n) {
-  const char *f = NULL;
-  for (const char *c = buf; c < buf + n; c++)
-    if (*c == ')')
-      f = c;
-  if (!f)
-    return -1;
-  /* ") S ...": after the ')', field 3 follows the first space. */
-  int field = 2;
-  for (f++; f < buf + n && field < 20; f++)
-    if (*f == ' ')
-      field++;
-  long v = -1;
-  for (; f < buf + n && *f >= '0' && *f <= '9'; f++)
-    v = (v < 0 ? 0 : v * 10) + (*f - '0');
-  return v;
-}
-
 /*
  * Whether a pass that found nobody new listed every thread. It may not
  * have: the kernel's walk of /proc/self/task ends early when the entry it
@@ -920,14 +924,15 @@ static long hp_stat_threads(const char *buf, long n) {
  */
 static long hp_settled(struct hp_park *p, const struct hp_scan *sc) {
   char buf[1024];
-  long n = hp_sys_pread64(p->stat_fd, buf, sizeof buf - 1, 0);
+  long n = hp_sys_pread64(p->stat_fd, buf, sizeof buf, 0);
   if (n < 0)
     return n;
-  buf[n] = 0;
-  long count = hp_stat_threads(buf, n);
-  if (count < 0)
+  /* Fields 4 to 19 after the state, then num_threads (field 20). */
+  unsigned long count;
+  if (!hp_stat_num(hp_stat_skip(hp_stat_state(buf, buf + n), buf + n, 17),
+                   buf + n, &count))
     return -EPROTO;
-  count += hp_park_test_count_bias;
+  count += (unsigned long)hp_park_test_count_bias;
   pid_t pid = LD(&hp_stop_pid, relaxed);
   size_t alive = sc->listed;
   for (size_t i = 0; i < p->tids_cap; i++) {

@@ -70,8 +70,7 @@ static void threads_created_during_stops_never_escape(void **state) {
         continue;
       const struct hp_slot *s = pu_slot_of(&p, now[k]);
       char st = '?';
-      unsigned long flags;
-      if (!s && (pu_task_stat(now[k], &st, &flags, NULL, 0) < 0 || st == 'Z' ||
+      if (!s && (pu_task_stat(now[k], &st, NULL, NULL, 0) < 0 || st == 'Z' ||
                  st == 'X')) {
         exited++; /* it had ended when the stop met it: never runs again */
         continue;

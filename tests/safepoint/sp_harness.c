@@ -278,14 +278,18 @@ int sp_check(struct sp_world *world, const struct hp_hot *hot, size_t nhot,
   return rc;
 }
 
+void sp_park_one(struct sp_world *world, struct sp_worker *w) {
+  static struct sp_worker *one[1];
+  one[0] = w;
+  sp_park(world, one, 1);
+}
+
 void sp_start_parked(struct sp_world *world, struct sp_worker *w,
                      void (*run)(struct sp_worker *)) {
-  static struct sp_worker *one[1];
   sp_scan_only = 0;
   w->run = run;
   sp_start(w);
-  one[0] = w;
-  sp_park(world, one, 1);
+  sp_park_one(world, w);
 }
 
 void sp_unpark_finish(struct sp_world *world, struct sp_worker *w) {

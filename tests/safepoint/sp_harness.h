@@ -83,6 +83,8 @@ int sp_check(struct sp_world *world, const struct hp_hot *hot, size_t nhot,
              const struct hp_slot **who, const struct hp_hot **why,
              const char **reason);
 
+/* Park worker w, already started, alone in `world`. */
+void sp_park_one(struct sp_world *world, struct sp_worker *w);
 /* The scenario `run` on worker w, started and parked alone in `world`
  * (scan-only mode off, whatever a failed test left). */
 void sp_start_parked(struct sp_world *world, struct sp_worker *w,

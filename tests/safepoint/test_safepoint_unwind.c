@@ -319,9 +319,7 @@ static void caller_inside_the_lazy_binding_resolver_stays_unsafe(void **st) {
             "in its resolver here\n");
     skip();
   }
-  static struct sp_worker *one[1];
-  one[0] = &w;
-  sp_park(&world, one, 1);
+  sp_park_one(&world, &w);
   struct hp_hot hot = sp_hot("sp_lazy_caller", (char *)lo, (char *)hi, 0);
   uintptr_t at = word_above(world.slot[0].sp, w.stack_hi, lo, hi);
   fprintf(stderr,
